@@ -1,0 +1,32 @@
+{
+  "targets": [
+    {
+      "target_name": "sluice",
+      "sources": [
+        "native/addon.cc",
+        "native/boundary.cc",
+        "native/build_info.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": [
+        # Node-API 8 is the newest level Debian's arm64 Node 18 offers; one prebuild then serves Node 18+.
+        "NAPI_VERSION=8",
+        "NODE_ADDON_API_CPP_EXCEPTIONS",
+        "NODE_ADDON_API_CPP_EXCEPTIONS_ALL",
+        "NODE_ADDON_API_DISABLE_DEPRECATED",
+        "SLUICE_NATIVE_SOURCE_HASH=\"<!(node scripts/native-source-hash.js)\""
+      ],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++20", "-O3", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fexceptions"],
+      "ldflags": ["-static-libstdc++", "-static-libgcc"],
+      "xcode_settings": {
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++20",
+        "OTHER_CPLUSPLUSFLAGS": ["-O3"]
+      }
+    }
+  ]
+}

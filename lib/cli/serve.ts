@@ -1,0 +1,77 @@
+// `sluice serve`: the server on port 2077 and the default data directory.
+import { parseArgs } from 'node:util';
+import { DEFAULT_DATA_DIR } from '../data-dir.js';
+import { DEFAULT_HOST, DEFAULT_PORT, startServer, type BackendChoice } from '../server/index.js';
+import { version } from '../package-info.js';
+import { parseChoiceArg, parseIntegerArg, parseOrUsageError } from './args.js';
+import { EXIT_FAILURE, EXIT_OK, type Command } from './command.js';
+
+const BACKENDS: readonly BackendChoice[] = ['auto', 'uws', 'node'];
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'run the server (HTTP on port 2077) on a data directory',
+  help: `Usage: sluice serve [options]
+
+Runs the sluice server until SIGINT or SIGTERM.
+
+Options:
+  -p, --port <n>        TCP port, 0 for any free one (default ${DEFAULT_PORT}; env SLUICE_PORT)
+      --host <addr>     address to bind (default ${DEFAULT_HOST}; env SLUICE_HOST)
+  -d, --data-dir <dir>  data directory, created if missing (default ./${DEFAULT_DATA_DIR}; env SLUICE_DATA_DIR)
+      --backend <name>  auto | uws | node: uWebSockets.js, or node:http; auto falls back to
+                        node:http when uWebSockets.js cannot load (default auto)
+  -h, --help            show this help
+
+Endpoints: GET /health (200 and JSON while the server runs).`,
+
+  async run(args) {
+    const { values } = parseOrUsageError(() =>
+      parseArgs({
+        args,
+        strict: true,
+        options: {
+          port: { type: 'string', short: 'p' },
+          host: { type: 'string' },
+          'data-dir': { type: 'string', short: 'd' },
+          backend: { type: 'string' },
+          help: { type: 'boolean', short: 'h' },
+        },
+      }),
+    );
+    if (values.help) {
+      console.log(this.help);
+      return EXIT_OK;
+    }
+    const rawPort = values.port ?? process.env.SLUICE_PORT;
+    const port = rawPort === undefined ? DEFAULT_PORT : parseIntegerArg(rawPort, '--port', 0, 65535);
+    const backend = parseChoiceArg(values.backend ?? 'auto', '--backend', BACKENDS);
+    const host = values.host ?? process.env.SLUICE_HOST ?? DEFAULT_HOST;
+
+    const server = await startServer({ host, port, backend, dataDir: values['data-dir'] });
+    if (server.fallbackReason) {
+      console.error(`sluice serve: using node:http because ${server.fallbackReason}`);
+    }
+    console.log(`sluice ${version} listening on ${server.url} (backend ${server.backend}, data ${server.dataDir})`);
+
+    return new Promise<number>((resolve) => {
+      let stopping = false;
+      const stop = (signal: NodeJS.Signals) => {
+        if (stopping) {
+          console.error(`sluice serve: ${signal} again, exiting without waiting`);
+          process.exit(EXIT_FAILURE);
+        }
+        stopping = true;
+        server.close().then(
+          () => resolve(EXIT_OK),
+          (error: Error) => {
+            console.error(`sluice serve: error while stopping: ${error.message}`);
+            resolve(EXIT_FAILURE);
+          },
+        );
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+  },
+};

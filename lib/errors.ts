@@ -1,0 +1,17 @@
+/** Codes on every error sluice raises on purpose, for callers to branch on. */
+export type SluiceErrorCode =
+  | 'SLUICE_INVALID_ARGUMENT'
+  | 'SLUICE_LOCKED'
+  | 'SLUICE_IO'
+  | 'SLUICE_LISTEN'
+  | 'SLUICE_BACKEND_UNAVAILABLE';
+
+/** An error with a stable `code`; the message says what was wrong, where, and what is accepted. */
+export class SluiceError extends Error {
+  readonly code: SluiceErrorCode;
+  constructor(code: SluiceErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SluiceError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,33 @@
+// The embedded library: `require('sluice')` / `import … from 'sluice'`.
+import { native, NativeLoadError } from '../bindings/index.js';
+
+export { version } from './package-info.js';
+export { SluiceError, type SluiceErrorCode } from './errors.js';
+export { DEFAULT_DATA_DIR, resolveDataDir } from './data-dir.js';
+export {
+  startServer,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  type ServerOptions,
+  type SluiceServer,
+  type BackendChoice,
+  type BackendName,
+} from './server/index.js';
+export { NativeLoadError };
+
+export interface NativeInfo {
+  /** The .node file in use. */
+  file: string;
+  /** True when it came from prebuilds/ (no compiler was needed). */
+  prebuilt: boolean;
+  napiVersion: number;
+  sourceHash: string;
+  arch: string;
+  compiler: string;
+}
+
+/** Which native binary is in use; throws NativeLoadError (with what was tried) when none loads. */
+export function nativeInfo(): NativeInfo {
+  const { addon, file, prebuilt } = native();
+  return { file, prebuilt, ...addon.buildInfo() };
+}

@@ -1,0 +1,61 @@
+// The HTTP surface both server backends share: a request as the handlers see it, a reply, a router.
+import { STATUS_CODES } from 'node:http';
+
+export interface HttpRequest {
+  /** Upper case: GET, POST, ... */
+  method: string;
+  /** The path without the query string. */
+  path: string;
+  /** The raw query string, without '?'. */
+  query: string;
+  /** Header values by lower-case name. */
+  headers: Record<string, string>;
+}
+
+export interface HttpReply {
+  status: number;
+  headers?: Record<string, string>;
+  body: string | Uint8Array;
+}
+
+/** Sync replies go out in the same tick (no promise on the fast path); async ones when ready. */
+export type HttpHandler = (request: HttpRequest) => HttpReply | Promise<HttpReply>;
+
+export function jsonReply(status: number, value: unknown, headers?: Record<string, string>): HttpReply {
+  return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(value) };
+}
+
+/** `200 OK`, as uWebSockets.js wants the status line. */
+export function statusLine(status: number): string {
+  return `${status} ${STATUS_CODES[status] ?? 'Unknown'}`;
+}
+
+/** Exact-path routes by method; 404 for an unknown path, 405 with Allow for a known path and wrong method. */
+export class Router {
+  private readonly routes = new Map<string, Map<string, HttpHandler>>();
+
+  add(method: string, path: string, handler: HttpHandler): this {
+    let byMethod = this.routes.get(path);
+    if (!byMethod) this.routes.set(path, (byMethod = new Map()));
+    byMethod.set(method.toUpperCase(), handler);
+    if (method.toUpperCase() === 'GET' && !byMethod.has('HEAD')) byMethod.set('HEAD', handler);
+    return this;
+  }
+
+  readonly handle: HttpHandler = (request) => {
+    const byMethod = this.routes.get(request.path);
+    if (!byMethod) {
+      return jsonReply(404, { error: `no such endpoint: ${request.path}`, code: 'SLUICE_NOT_FOUND' });
+    }
+    const handler = byMethod.get(request.method);
+    if (!handler) {
+      const allowed = [...byMethod.keys()].join(', ');
+      return jsonReply(
+        405,
+        { error: `${request.method} is not accepted on ${request.path}; use ${allowed}`, code: 'SLUICE_METHOD' },
+        { allow: allowed },
+      );
+    }
+    return handler(request);
+  };
+}

@@ -1,0 +1,17 @@
+// Registers each native feature; the features live in their own .cc/.h pairs.
+#include <napi.h>
+
+#include "boundary.h"
+#include "build_info.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  sluice::RegisterBuildInfo(env, exports);
+  sluice::RegisterBoundary(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(sluice, Init)

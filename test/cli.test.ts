@@ -1,0 +1,147 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeTempDir } from './helpers/paths.js';
+import { runCli, startServeProcess, type RunningServer } from './helpers/process.js';
+
+const packageVersion = (JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '..', 'package.json'), 'utf8')) as {
+  version: string;
+}).version;
+
+const cleanups: (() => void)[] = [];
+const servers: RunningServer[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) {
+    server.child.kill('SIGKILL');
+    await server.exited;
+  }
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
+
+function tempDir(): string {
+  const temp = makeTempDir();
+  cleanups.push(temp.cleanup);
+  return temp.dir;
+}
+
+describe('sluice command', () => {
+  it('prints its version', () => {
+    for (const flag of ['--version', '-v']) {
+      const result = runCli([flag]);
+      expect(result.status).toBe(0);
+      expect(result.stdout.trim()).toBe(packageVersion);
+    }
+  });
+
+  it('prints help for itself and for every verb, with exit code 0', () => {
+    const top = runCli(['--help']);
+    expect(top.status).toBe(0);
+    expect(top.stdout).toMatch(/Usage: sluice <command>/);
+    expect(top.stdout).toMatch(/serve\s+run the server/);
+    for (const args of [['serve', '--help'], ['serve', '-h'], ['help', 'serve']]) {
+      const result = runCli(args);
+      expect(result.status, args.join(' ')).toBe(0);
+      expect(result.stdout).toMatch(/Usage: sluice serve/);
+      expect(result.stdout).toMatch(/--data-dir/);
+    }
+  });
+
+  it('exits 2 with a one-line reason on bad arguments', () => {
+    const cases: [string[], RegExp][] = [
+      [[], /Usage: sluice <command>/],
+      [['frobnicate'], /^sluice: unknown command "frobnicate"; commands: serve/],
+      [['--frob'], /^sluice: unknown option "--frob"/],
+      [['help', 'nope'], /^sluice: unknown command "nope"/],
+      [['serve', '--port', 'abc'], /^sluice serve: --port must be an integer in 0\.\.65535, got "abc"/],
+      [['serve', '--port', '65536'], /^sluice serve: --port must be an integer in 0\.\.65535, got 65536/],
+      [['serve', '--port'], /^sluice serve: Option '-p, --port <value>' argument missing/],
+      [['serve', '--backend', 'nginx'], /^sluice serve: --backend must be one of auto, uws, node, got "nginx"/],
+      [['serve', '--bogus'], /^sluice serve: Unknown option '--bogus'/],
+      [['serve', 'extra'], /^sluice serve: Unexpected argument 'extra'/],
+    ];
+    for (const [args, reason] of cases) {
+      const result = runCli(args);
+      expect(result.status, args.join(' ')).toBe(2);
+      if (args.length > 0) {
+        expect(result.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      }
+      expect(result.stderr, args.join(' ')).toMatch(reason);
+    }
+  });
+
+  it('rejects a bad SLUICE_PORT the same way', () => {
+    const result = runCli(['serve'], { env: { SLUICE_PORT: '-3' } });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/--port must be an integer/);
+  });
+});
+
+describe('sluice serve', () => {
+  it('serves /health until SIGTERM, then exits 0 and frees its data directory', async () => {
+    const dataDir = path.join(tempDir(), 'data');
+    const server = await startServeProcess(['serve', '--port', '0', '--data-dir', dataDir]);
+    servers.push(server);
+    expect(server.stdout()).toMatch(new RegExp(`sluice ${packageVersion} listening on http://127\\.0\\.0\\.1:\\d+ \\(backend uws`));
+    const health = await fetch(`${server.url}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok', dataDir });
+    expect(fs.existsSync(path.join(dataDir, 'LOCK'))).toBe(true);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(fs.existsSync(path.join(dataDir, 'LOCK'))).toBe(false);
+  });
+
+  it('uses ./sluice-data in the working directory by default, and SLUICE_DATA_DIR when set', async () => {
+    const cwd = tempDir();
+    const byDefault = await startServeProcess(['serve', '--port', '0'], { cwd, env: { SLUICE_DATA_DIR: undefined } });
+    servers.push(byDefault);
+    expect(await (await fetch(`${byDefault.url}/health`)).json()).toMatchObject({ dataDir: path.join(cwd, 'sluice-data') });
+    expect(fs.existsSync(path.join(cwd, 'sluice-data', 'LOCK'))).toBe(true);
+
+    const fromEnv = path.join(cwd, 'elsewhere');
+    const byEnv = await startServeProcess(['serve'], { cwd, env: { SLUICE_DATA_DIR: fromEnv, SLUICE_PORT: '0' } });
+    servers.push(byEnv);
+    expect(await (await fetch(`${byEnv.url}/health`)).json()).toMatchObject({ dataDir: fromEnv });
+  });
+
+  it('serves on the node:http backend when asked', async () => {
+    const server = await startServeProcess(['serve', '-p', '0', '-d', path.join(tempDir(), 'data'), '--backend', 'node']);
+    servers.push(server);
+    expect(server.stdout()).toMatch(/\(backend node/);
+    expect(await (await fetch(`${server.url}/health`)).json()).toMatchObject({ backend: 'node' });
+  });
+
+  it('exits 1 with a one-line reason when the data directory is in use by another process', async () => {
+    const dataDir = path.join(tempDir(), 'data');
+    const first = await startServeProcess(['serve', '--port', '0', '--data-dir', dataDir]);
+    servers.push(first);
+    const second = runCli(['serve', '--port', '0', '--data-dir', dataDir]);
+    expect(second.status).toBe(1);
+    expect(second.stderr.trim()).toBe(
+      `sluice serve: data directory ${dataDir} is in use by process ${first.child.pid} ` +
+        `(lock file ${path.join(dataDir, 'LOCK')}); stop it or use another data directory [SLUICE_LOCKED]`,
+    );
+  });
+
+  it('exits 1 with a one-line reason when the port is taken', async () => {
+    const first = await startServeProcess(['serve', '--port', '0', '--data-dir', path.join(tempDir(), 'a')]);
+    servers.push(first);
+    const port = new URL(first.url).port;
+    for (const backend of ['uws', 'node']) {
+      const second = runCli(['serve', '--port', port, '--data-dir', path.join(tempDir(), 'b'), '--backend', backend]);
+      expect(second.status, backend).toBe(1);
+      expect(second.stderr.trim(), backend).toMatch(new RegExp(`^sluice serve: cannot listen on 127\\.0\\.0\\.1:${port}.*\\[SLUICE_LISTEN\\]$`));
+    }
+  });
+
+  it('after kill -9, a restart takes over the stale lock', async () => {
+    const dataDir = path.join(tempDir(), 'data');
+    const first = await startServeProcess(['serve', '--port', '0', '--data-dir', dataDir]);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    expect(fs.existsSync(path.join(dataDir, 'LOCK'))).toBe(true);
+    const second = await startServeProcess(['serve', '--port', '0', '--data-dir', dataDir]);
+    servers.push(second);
+    expect((await fetch(`${second.url}/health`)).status).toBe(200);
+  });
+});

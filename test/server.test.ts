@@ -1,0 +1,143 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { clientModule, sluice } from './helpers/sluice.js';
+import { makeTempDir } from './helpers/paths.js';
+
+type Server = Awaited<ReturnType<typeof sluice.startServer>>;
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function start(options: Parameters<typeof sluice.startServer>[0] = {}): Promise<Server> {
+  const temp = makeTempDir();
+  cleanups.push(temp.cleanup);
+  const server = await sluice.startServer({ port: 0, dataDir: path.join(temp.dir, 'data'), ...options });
+  cleanups.push(() => server.close());
+  return server;
+}
+
+for (const backend of ['uws', 'node'] as const) {
+  describe(`server on the ${backend} backend`, () => {
+    it('answers GET /health with 200 and JSON describing the running server', async () => {
+      const server = await start({ backend });
+      expect(server.backend).toBe(backend);
+      const response = await fetch(`${server.url}/health`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('application/json');
+      const body = (await response.json()) as Record<string, unknown>;
+      expect(body).toMatchObject({ status: 'ok', version: sluice.version, backend, dataDir: server.dataDir });
+      expect(body.uptimeSeconds).toBeGreaterThanOrEqual(0);
+      expect(body.native).toMatchObject({ napiVersion: 8, file: sluice.nativeInfo().file });
+    });
+
+    it('answers an unknown path with 404 and a wrong method with 405 and Allow', async () => {
+      const server = await start({ backend });
+      const missing = await fetch(`${server.url}/no/such/thing?x=1`);
+      expect(missing.status).toBe(404);
+      expect(await missing.json()).toMatchObject({ code: 'SLUICE_NOT_FOUND', error: expect.stringContaining('/no/such/thing') });
+      const wrongMethod = await fetch(`${server.url}/health`, { method: 'DELETE' });
+      expect(wrongMethod.status).toBe(405);
+      expect(wrongMethod.headers.get('allow')).toBe('GET, HEAD');
+      expect(await wrongMethod.json()).toMatchObject({ code: 'SLUICE_METHOD' });
+    });
+
+    it('serves many requests on kept-alive connections', async () => {
+      const server = await start({ backend });
+      const replies = await Promise.all(Array.from({ length: 50 }, () => fetch(`${server.url}/health`)));
+      expect(replies.map((reply) => reply.status)).toEqual(Array(50).fill(200));
+      await Promise.all(replies.map((reply) => reply.text()));
+    });
+
+    it('refuses a port that is already taken, and frees the data directory again', async () => {
+      const first = await start({ backend });
+      const temp = makeTempDir();
+      cleanups.push(temp.cleanup);
+      const dataDir = path.join(temp.dir, 'data');
+      await expect(sluice.startServer({ backend, port: first.port, dataDir })).rejects.toMatchObject({
+        code: 'SLUICE_LISTEN',
+        message: expect.stringContaining(`${first.port}`),
+      });
+      expect(fs.existsSync(path.join(dataDir, 'LOCK'))).toBe(false);
+    });
+
+    it('stops accepting connections after close() and releases the data directory', async () => {
+      const server = await start({ backend });
+      expect(fs.readFileSync(path.join(server.dataDir, 'LOCK'), 'utf8').trim()).toBe(String(process.pid));
+      await fetch(`${server.url}/health`).then((reply) => reply.text()); // leave a kept-alive connection open
+      await server.close();
+      await server.close(); // twice is fine
+      expect(fs.existsSync(path.join(server.dataDir, 'LOCK'))).toBe(false);
+      const refused = await new Promise<boolean>((resolve) => {
+        const socket = net.connect(server.port, '127.0.0.1');
+        socket.on('connect', () => (socket.destroy(), resolve(false)));
+        socket.on('error', () => resolve(true));
+      });
+      expect(refused).toBe(true);
+    });
+
+    it('is reachable through the client SDK', async () => {
+      const server = await start({ backend });
+      const client = new clientModule.SluiceClient({ url: server.url });
+      await expect(client.health()).resolves.toMatchObject({ status: 'ok', backend });
+    });
+  });
+}
+
+describe('server options and data directory', () => {
+  it('auto picks uWebSockets.js where it loads', async () => {
+    const server = await start();
+    expect(server.backend).toBe('uws');
+    expect(server.fallbackReason).toBeUndefined();
+  });
+
+  it('rejects bad options with SLUICE_INVALID_ARGUMENT and a reason naming the accepted values', async () => {
+    const cases: [Parameters<typeof sluice.startServer>[0], RegExp][] = [
+      [{ port: 70000 }, /port must be an integer in 0\.\.65535, got 70000/],
+      [{ port: 1.5 }, /port must be an integer/],
+      [{ host: '' }, /host must be a non-empty string/],
+      [{ backend: 'nginx' as never }, /backend must be one of auto, uws, node/],
+    ];
+    for (const [options, message] of cases) {
+      await expect(sluice.startServer(options)).rejects.toMatchObject({ code: 'SLUICE_INVALID_ARGUMENT', message: expect.stringMatching(message) });
+    }
+  });
+
+  it('keeps a second server out of a data directory in use, in this process or another', async () => {
+    const server = await start();
+    await expect(sluice.startServer({ port: 0, dataDir: server.dataDir })).rejects.toMatchObject({
+      code: 'SLUICE_LOCKED',
+      message: expect.stringContaining('in use by this process'),
+    });
+  });
+
+  it('takes over a lock left by a process that no longer runs', async () => {
+    const temp = makeTempDir();
+    cleanups.push(temp.cleanup);
+    const dataDir = path.join(temp.dir, 'data');
+    fs.mkdirSync(dataDir);
+    fs.writeFileSync(path.join(dataDir, 'LOCK'), '2147483646\n'); // no such process
+    const server = await sluice.startServer({ port: 0, dataDir });
+    cleanups.push(() => server.close());
+    expect(fs.readFileSync(path.join(dataDir, 'LOCK'), 'utf8').trim()).toBe(String(process.pid));
+  });
+
+  it('reports a data directory that cannot be created', async () => {
+    const temp = makeTempDir();
+    cleanups.push(temp.cleanup);
+    const file = path.join(temp.dir, 'a-file');
+    fs.writeFileSync(file, '');
+    await expect(sluice.startServer({ port: 0, dataDir: path.join(file, 'data') })).rejects.toMatchObject({
+      code: 'SLUICE_IO',
+      message: expect.stringContaining(file),
+    });
+  });
+
+  it('the client rejects URLs it cannot use', () => {
+    expect(() => new clientModule.SluiceClient({ url: 'localhost:2077' })).toThrow(/absolute http\(s\) URL|http or https/);
+    expect(() => new clientModule.SluiceClient({ url: 'ftp://x' })).toThrow(/http or https/);
+  });
+});
