@@ -5,7 +5,9 @@
       "sources": [
         "native/addon.cc",
         "native/boundary.cc",
-        "native/build_info.cc"
+        "native/build_info.cc",
+        "native/checksum.cc",
+        "native/series_key.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
