@@ -7,7 +7,15 @@
         "native/boundary.cc",
         "native/build_info.cc",
         "native/checksum.cc",
-        "native/series_key.cc"
+        "native/series_key.cc",
+        "native/dir_lock.cc",
+        "native/file_util.cc",
+        "native/wal.cc",
+        "native/memtable.cc",
+        "native/block_codec_raw.cc",
+        "native/segment.cc",
+        "native/engine.cc",
+        "native/engine_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

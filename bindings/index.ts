@@ -36,8 +36,63 @@ export interface NativeAddon {
   fillSequenceExternal(count: number, start: number, step: number): Float64Array;
 }
 
+/** An open engine, as the addon hands it out (a type-tagged external). */
+export type EngineHandle = { readonly __engineHandle: unique symbol };
+
+export interface NativeAggregate {
+  count: number;
+  /** NaN when there is no point and the op needs one. */
+  value: number;
+}
+
+export interface NativeEngineStats {
+  memtablePoints: number;
+  memtableBytes: number;
+  memtableSeries: number;
+  segments: number;
+  segmentBytes: number;
+  segmentPoints: number;
+  walBytesWritten: number;
+  walUnsyncedBytes: number;
+  flushes: number;
+  recoveredPoints: number;
+  recoveredTruncatedBytes: number;
+  unreadableSegments: string[];
+  backgroundError: string | null;
+  dir: string;
+}
+
+/** The storage engine's entry points: native/engine_binding.cc. Tags travel as [k1, v1, k2, v2, ...]. */
+export interface NativeEngineAddon {
+  /** EngineOpen(): durability 0 none, 1 batch, 2 sync. */
+  engineOpen(dir: string, durability: 0 | 1 | 2, syncIntervalMs: number, memtableBytes: number): EngineHandle;
+  /** EngineWrite(): one series, many points. */
+  engineWrite(handle: EngineHandle, series: string, tags: string[], timestamps: BigInt64Array | Float64Array, values: Float64Array): void;
+  /** EngineWritePoint() */
+  engineWritePoint(handle: EngineHandle, series: string, tags: string[], timestamp: bigint | number, value: number): void;
+  /** EngineAggregate(): op 0 count, 1 sum, 2 avg, 3 min, 4 max, 5 first, 6 last. */
+  engineAggregate(handle: EngineHandle, series: string, tags: string[], start: bigint, end: bigint, op: number): NativeAggregate;
+  /** EngineScan(): up to `limit` points with start <= t <= end, in time order. */
+  engineScan(
+    handle: EngineHandle,
+    series: string,
+    tags: string[],
+    start: bigint,
+    end: bigint,
+    limit: number,
+  ): { timestamps: BigInt64Array; values: Float64Array };
+  /** EngineFlush(): memtable to a segment, on a worker thread. */
+  engineFlush(handle: EngineHandle): Promise<void>;
+  /** EngineClose(): waits for this handle's pending work, then releases it. */
+  engineClose(handle: EngineHandle): Promise<void>;
+  /** EngineStatsValue() */
+  engineStats(handle: EngineHandle): NativeEngineStats;
+  /** SeriesKey(): the canonical series key (native/series_key.h). */
+  seriesKey(series: string, tags: string[]): string;
+}
+
 export interface LoadedNative {
-  addon: NativeAddon;
+  addon: NativeAddon & NativeEngineAddon;
   /** Absolute path of the .node file that was loaded. */
   file: string;
   /** True when the file came from prebuilds/ rather than a local build. */
@@ -111,11 +166,11 @@ function shippedSourceHash(root: string): string | undefined {
 /** Loads the addon found under `root`; throws NativeLoadError with what was tried and how to fix it. */
 export function loadNativeFrom(root: string): LoadedNative {
   let file: string;
-  let addon: NativeAddon;
+  let addon: NativeAddon & NativeEngineAddon;
   try {
     file = nodeGypBuild.resolve(root);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    addon = require(file) as NativeAddon;
+    addon = require(file) as NativeAddon & NativeEngineAddon;
   } catch (cause) {
     throw loadFailure(root, cause);
   }

@@ -4,7 +4,9 @@ export type SluiceErrorCode =
   | 'SLUICE_LOCKED'
   | 'SLUICE_IO'
   | 'SLUICE_LISTEN'
-  | 'SLUICE_BACKEND_UNAVAILABLE';
+  | 'SLUICE_BACKEND_UNAVAILABLE'
+  | 'SLUICE_CLOSED'
+  | 'SLUICE_CORRUPT';
 
 /** An error with a stable `code`; the message says what was wrong, where, and what is accepted. */
 export class SluiceError extends Error {

@@ -14,6 +14,18 @@ export {
   type BackendName,
 } from './server/index.js';
 export { NativeLoadError };
+export {
+  open,
+  Database,
+  type OpenOptions,
+  type Durability,
+  type Tags,
+  type Timestamp,
+  type AggregateOp,
+  type AggregateQuery,
+  type SeriesSelector,
+  type DatabaseStats,
+} from './tsdb/index.js';
 
 export interface NativeInfo {
   /** The .node file in use. */

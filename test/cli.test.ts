@@ -88,7 +88,9 @@ describe('sluice serve', () => {
     expect(fs.existsSync(path.join(dataDir, 'LOCK'))).toBe(true);
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
-    expect(fs.existsSync(path.join(dataDir, 'LOCK'))).toBe(false);
+    const next = await startServeProcess(['serve', '--port', '0', '--data-dir', dataDir]); // the directory is free again
+    servers.push(next);
+    expect((await fetch(`${next.url}/health`)).status).toBe(200);
   });
 
   it('uses ./sluice-data in the working directory by default, and SLUICE_DATA_DIR when set', async () => {

@@ -1,8 +1,8 @@
 // `sluice serve` as a library call: one process, one data directory, one port.
 import { native } from '../../bindings/index.js';
-import { DataDirLock, resolveDataDir } from '../data-dir.js';
 import { SluiceError } from '../errors.js';
 import { version } from '../package-info.js';
+import { open, type Database } from '../tsdb/index.js';
 import type { BackendName, HttpBackend } from './backend.js';
 import { jsonReply, Router } from './http.js';
 import { createNodeBackend } from './node-backend.js';
@@ -34,7 +34,9 @@ export interface SluiceServer {
   /** Why `auto` did not get uWebSockets.js, when it did not. */
   readonly fallbackReason: string | undefined;
   readonly dataDir: string;
-  /** Stops listening, closes connections and releases the data directory. */
+  /** The database the server serves. */
+  readonly db: Database;
+  /** Stops listening, closes connections and closes the database. */
   close(): Promise<void>;
 }
 
@@ -66,8 +68,8 @@ function createBackend(choice: BackendChoice, router: Router): { backend: HttpBa
 export async function startServer(options: ServerOptions = {}): Promise<SluiceServer> {
   const { host, port, backend: backendChoice } = validateOptions(options);
   const loadedNative = native(); // fail at start, not on the first write, when the addon cannot load
-  const dataDir = resolveDataDir(options.dataDir);
-  const lock = DataDirLock.acquire(dataDir);
+  const db = await open({ dir: options.dataDir });
+  const dataDir = db.dir;
   const startedAt = Date.now();
 
   const router = new Router();
@@ -98,7 +100,7 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
       throw new SluiceError('SLUICE_LISTEN', error.message, { cause: error });
     });
   } catch (error) {
-    lock.release();
+    await db.close();
     throw error;
   }
 
@@ -111,6 +113,7 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
     backend: backend.name,
     fallbackReason,
     dataDir,
-    close: () => (closing ??= backend.close().finally(() => lock.release())),
+    db,
+    close: () => (closing ??= backend.close().finally(() => db.close())),
   };
 }

@@ -1,0 +1,248 @@
+// The embedded time-series database: `open()` and the Database it returns.
+// Arguments are checked here; the native engine (native/engine.cc) checks again and does the work.
+import { native, type EngineHandle, type NativeEngineStats } from '../../bindings/index.js';
+import { resolveDataDir } from '../data-dir.js';
+import { SluiceError } from '../errors.js';
+
+export type Durability = 'sync' | 'batch' | 'none';
+export type Tags = Readonly<Record<string, string>>;
+/** Microseconds since the Unix epoch: a bigint, or a number that is a safe integer. */
+export type Timestamp = bigint | number;
+export type AggregateOp = 'count' | 'sum' | 'avg' | 'min' | 'max' | 'first' | 'last';
+
+export interface OpenOptions {
+  /** Data directory; default $SLUICE_DATA_DIR or ./sluice-data. */
+  dir?: string;
+  /** When a write is acknowledged: `batch` (default) once in the log, fsynced within syncIntervalMs;
+   * `sync` once fsynced; `none` in memory only (benchmarks). */
+  durability?: Durability;
+  /** `batch` mode: the longest time between a write and its fsync (default 100 ms). */
+  syncIntervalMs?: number;
+  /** Memtable budget in bytes before a flush to a segment (default 64 MiB). */
+  memtableBytes?: number;
+}
+
+export interface SeriesSelector {
+  series: string;
+  tags?: Tags;
+  /** Inclusive; default the earliest time. */
+  start?: Timestamp;
+  /** Inclusive; default the latest time. */
+  end?: Timestamp;
+}
+
+export interface AggregateQuery extends SeriesSelector {
+  op: AggregateOp;
+}
+
+export type DatabaseStats = NativeEngineStats;
+
+const DURABILITY_CODES: Record<Durability, 0 | 1 | 2> = { none: 0, batch: 1, sync: 2 };
+const OP_CODES: Record<AggregateOp, number> = { count: 0, sum: 1, avg: 2, min: 3, max: 4, first: 5, last: 6 };
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const SCAN_BATCH = 65_536;
+
+function invalid(message: string): SluiceError {
+  return new SluiceError('SLUICE_INVALID_ARGUMENT', message);
+}
+
+/** Native errors carry a code; give them the SluiceError class too. */
+function asSluiceError(error: unknown): unknown {
+  const code = (error as { code?: string }).code;
+  if (error instanceof SluiceError || typeof code !== 'string' || !code.startsWith('SLUICE_')) return error;
+  return new SluiceError(code as SluiceError['code'], (error as Error).message, { cause: error });
+}
+
+function checkSeries(series: unknown): string {
+  if (typeof series !== 'string' || series.length === 0) {
+    throw invalid(`series must be a non-empty string, got ${series === '' ? 'an empty string' : typeof series}`);
+  }
+  return series;
+}
+
+/** Tags as the flat [k1, v1, k2, v2, ...] array the engine takes. */
+function flattenTags(tags: unknown): string[] {
+  if (tags === undefined || tags === null) return [];
+  if (typeof tags !== 'object' || Array.isArray(tags)) {
+    throw invalid('tags must be an object of string values, such as { sensor: "1" }');
+  }
+  const flat: string[] = [];
+  for (const [key, value] of Object.entries(tags)) {
+    if (typeof value !== 'string') {
+      throw invalid(`tag "${key}" must be a string, got ${typeof value}${typeof value === 'number' ? ` (use "${value}")` : ''}`);
+    }
+    flat.push(key, value);
+  }
+  return flat;
+}
+
+function checkTimestamp(value: unknown, what: string): bigint | number {
+  if (typeof value === 'bigint') {
+    if (value < INT64_MIN || value > INT64_MAX) throw invalid(`${what} ${value} is outside the int64 range`);
+    return value;
+  }
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
+  throw invalid(`${what} must be microseconds as a bigint or a safe integer number, got ${String(value)}`);
+}
+
+function rangeBound(value: Timestamp | undefined, fallback: bigint, what: string): bigint {
+  if (value === undefined) return fallback;
+  return BigInt(checkTimestamp(value, what));
+}
+
+export class Database {
+  #handle: EngineHandle | undefined;
+  readonly dir: string;
+
+  /** @internal use open() */
+  constructor(handle: EngineHandle, dir: string) {
+    this.#handle = handle;
+    this.dir = dir;
+  }
+
+  #open(): EngineHandle {
+    if (!this.#handle) throw new SluiceError('SLUICE_CLOSED', `the database at ${this.dir} is closed`);
+    return this.#handle;
+  }
+
+  /** Writes one point. */
+  write(series: string, tags: Tags | undefined, timestamp: Timestamp, value: number): void {
+    const handle = this.#open();
+    const flat = flattenTags(tags);
+    checkSeries(series);
+    const time = checkTimestamp(timestamp, 'timestamp');
+    if (typeof value !== 'number') throw invalid(`value must be a number, got ${typeof value}`);
+    try {
+      native().addon.engineWritePoint(handle, series, flat, time, value);
+    } catch (error) {
+      throw asSluiceError(error);
+    }
+  }
+
+  /** Writes many points of one series; all or nothing. */
+  writeBatch(series: string, tags: Tags | undefined, timestamps: BigInt64Array | Float64Array, values: Float64Array): void {
+    const handle = this.#open();
+    checkSeries(series);
+    const flat = flattenTags(tags);
+    if (!(timestamps instanceof BigInt64Array) && !(timestamps instanceof Float64Array)) {
+      throw invalid('timestamps must be a BigInt64Array or a Float64Array of microseconds');
+    }
+    if (!(values instanceof Float64Array)) throw invalid('values must be a Float64Array');
+    if (timestamps.length !== values.length) {
+      throw invalid(`timestamps (${timestamps.length}) and values (${values.length}) must have the same length`);
+    }
+    if (timestamps instanceof Float64Array) {
+      for (let i = 0; i < timestamps.length; i++) {
+        if (!Number.isSafeInteger(timestamps[i])) {
+          throw invalid(`timestamps[${i}] is ${timestamps[i]}: microseconds must be safe integers; nothing was written`);
+        }
+      }
+    }
+    try {
+      native().addon.engineWrite(handle, series, flat, timestamps, values);
+    } catch (error) {
+      throw asSluiceError(error);
+    }
+  }
+
+  /** The aggregate of one series over [start, end]: null when there is no point (count and sum: 0). */
+  aggregate(query: AggregateQuery): number | null {
+    const handle = this.#open();
+    const { series, flat, start, end } = this.#selector(query);
+    const op = OP_CODES[query.op];
+    if (op === undefined) throw invalid(`op must be one of ${Object.keys(OP_CODES).join(', ')}, got ${String(query.op)}`);
+    let result;
+    try {
+      result = native().addon.engineAggregate(handle, series, flat, start, end, op);
+    } catch (error) {
+      throw asSluiceError(error);
+    }
+    if (result.count === 0 && query.op !== 'count' && query.op !== 'sum') return null;
+    return result.value;
+  }
+
+  /** The points of one series over [start, end], in time order: [timestamp µs, value]. */
+  *scan(selector: SeriesSelector): IterableIterator<[bigint, number]> {
+    for (const batch of this.scanBatches(selector)) {
+      for (let i = 0; i < batch.values.length; i++) yield [batch.timestamps[i]!, batch.values[i]!];
+    }
+  }
+
+  /** The same points in columnar batches (no object per point). */
+  *scanBatches(
+    selector: SeriesSelector & { batchSize?: number },
+  ): IterableIterator<{ timestamps: BigInt64Array; values: Float64Array }> {
+    const { series, flat, start, end } = this.#selector(selector);
+    const batchSize = selector.batchSize ?? SCAN_BATCH;
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 1 << 24) {
+      throw invalid(`batchSize must be an integer in 1..${1 << 24}, got ${batchSize}`);
+    }
+    let from = start;
+    while (from <= end) {
+      let batch;
+      try {
+        batch = native().addon.engineScan(this.#open(), series, flat, from, end, batchSize);
+      } catch (error) {
+        throw asSluiceError(error);
+      }
+      if (batch.values.length === 0) return;
+      yield batch;
+      if (batch.values.length < batchSize) return;
+      from = batch.timestamps[batch.timestamps.length - 1]! + 1n;
+    }
+  }
+
+  /** Writes what is in memory to a segment file. */
+  async flush(): Promise<void> {
+    try {
+      await native().addon.engineFlush(this.#open());
+    } catch (error) {
+      throw asSluiceError(error);
+    }
+  }
+
+  stats(): DatabaseStats {
+    return native().addon.engineStats(this.#open());
+  }
+
+  /** Waits for pending work, syncs the log and releases the data directory. Safe to call twice. */
+  async close(): Promise<void> {
+    const handle = this.#handle;
+    if (!handle) return;
+    this.#handle = undefined;
+    await native().addon.engineClose(handle);
+  }
+
+  #selector(selector: SeriesSelector) {
+    if (typeof selector !== 'object' || selector === null) throw invalid('the query must be an object such as { series: "temp" }');
+    const series = checkSeries(selector.series);
+    const flat = flattenTags(selector.tags);
+    const start = rangeBound(selector.start, INT64_MIN, 'start');
+    const end = rangeBound(selector.end, INT64_MAX, 'end');
+    if (start > end) throw invalid(`start (${start}) is after end (${end})`);
+    return { series, flat, start, end };
+  }
+}
+
+/** Opens (creating if needed) the database in `options.dir`. Within one process, every open of the
+ * same directory shares one engine; another process is kept out (SLUICE_LOCKED). */
+export async function open(options: OpenOptions = {}): Promise<Database> {
+  const dir = resolveDataDir(options.dir);
+  const durability = options.durability ?? 'batch';
+  const code = DURABILITY_CODES[durability];
+  if (code === undefined) throw invalid(`durability must be one of sync, batch, none, got ${String(durability)}`);
+  const syncIntervalMs = options.syncIntervalMs ?? 100;
+  if (!Number.isInteger(syncIntervalMs) || syncIntervalMs < 1 || syncIntervalMs > 60_000) {
+    throw invalid(`syncIntervalMs must be an integer in 1..60000, got ${syncIntervalMs}`);
+  }
+  const memtableBytes = options.memtableBytes ?? 64 * 2 ** 20;
+  if (!Number.isSafeInteger(memtableBytes) || memtableBytes < 1 << 16) {
+    throw invalid(`memtableBytes must be an integer of at least 65536, got ${memtableBytes}`);
+  }
+  try {
+    return new Database(native().addon.engineOpen(dir, code, syncIntervalMs, memtableBytes), dir);
+  } catch (error) {
+    throw asSluiceError(error);
+  }
+}

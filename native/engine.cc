@@ -1,0 +1,517 @@
+#include "engine.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "file_util.h"
+
+namespace sluice {
+namespace {
+
+constexpr const char* kLocked = "SLUICE_LOCKED";
+constexpr const char* kIo = "SLUICE_IO";
+constexpr const char* kCorrupt = "SLUICE_CORRUPT";
+
+std::mutex g_registry_mutex;
+std::map<std::string, std::weak_ptr<Engine>> g_registry;
+
+// Running aggregate over points visited in time order.
+struct Accumulator {
+  uint64_t count = 0;
+  double sum = 0;
+  double min = INFINITY, max = -INFINITY;
+  double first = NAN, last = NAN;
+
+  void Add(double value) {
+    if (count == 0) first = value;
+    last = value;
+    ++count;
+    sum += value;
+    if (value < min) min = value;
+    if (value > max) max = value;
+  }
+  void AddBlock(const BlockMeta& meta) {
+    if (count == 0) first = meta.first;
+    last = meta.last;
+    count += meta.count;
+    sum += meta.sum;
+    if (meta.min < min) min = meta.min;
+    if (meta.max > max) max = meta.max;
+  }
+  AggregateResult Result(AggregateOp op) const {
+    AggregateResult result;
+    result.count = count;
+    switch (op) {
+      case AggregateOp::kCount: result.value = static_cast<double>(count); break;
+      case AggregateOp::kSum: result.value = sum; break;
+      case AggregateOp::kAvg: result.value = count ? sum / static_cast<double>(count) : NAN; break;
+      case AggregateOp::kMin: result.value = count && min != INFINITY ? min : NAN; break;
+      case AggregateOp::kMax: result.value = count && max != -INFINITY ? max : NAN; break;
+      case AggregateOp::kFirst: result.value = first; break;
+      case AggregateOp::kLast: result.value = last; break;
+    }
+    return result;
+  }
+};
+
+// A run of one series' points from one source: a segment block or a memtable's copy.
+struct Piece {
+  int64_t min_time, max_time;
+  int priority;  // newer sources are higher and win for equal timestamps
+  const Segment* segment = nullptr;
+  const std::vector<BlockMeta>* blocks = nullptr;
+  size_t block = 0;
+  const std::vector<int64_t>* memory_timestamps = nullptr;
+  const std::vector<double>* memory_values = nullptr;
+};
+
+}  // namespace
+
+// Everything a read needs, taken under the lock and used without it.
+struct ReadSnapshot {
+  std::vector<std::shared_ptr<const Segment>> segments;
+  std::vector<int64_t> memory_ts[2];
+  std::vector<double> memory_values[2];
+  std::vector<Piece> pieces;  // sorted by min_time
+};
+
+std::shared_ptr<Engine> Engine::Open(const EngineOptions& options, EngineError& error) {
+  if (mkdir(options.dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    error = {kIo, ErrnoText("cannot create data directory " + options.dir)};
+    return nullptr;
+  }
+  char resolved[PATH_MAX];
+  if (!realpath(options.dir.c_str(), resolved)) {
+    error = {kIo, ErrnoText("cannot resolve data directory " + options.dir)};
+    return nullptr;
+  }
+  std::lock_guard<std::mutex> guard(g_registry_mutex);
+  if (auto existing = g_registry[resolved].lock()) return existing;
+  EngineOptions canonical = options;
+  canonical.dir = resolved;
+  std::shared_ptr<Engine> engine(new Engine(canonical));
+  if (!engine->Start(error)) return nullptr;
+  g_registry[resolved] = engine;
+  return engine;
+}
+
+bool Engine::Start(EngineError& error) {
+  std::string message;
+  long holder = 0;
+  bool locked = lock_.Acquire(options_.dir, message, holder);
+  // An engine of this process that was just released may still be shutting down: wait for it briefly.
+  for (int attempt = 0; !locked && holder == static_cast<long>(getpid()) && attempt < 200; ++attempt) {
+    usleep(10000);
+    locked = lock_.Acquire(options_.dir, message, holder);
+  }
+  if (!locked) {
+    error = {holder ? kLocked : kIo, message};
+    return false;
+  }
+  const std::string segment_dir = options_.dir + "/segments";
+  if (mkdir(segment_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    error = {kIo, ErrnoText("cannot create " + segment_dir)};
+    return false;
+  }
+  for (const std::string& name : ListFiles(segment_dir, ".seg.tmp")) unlink((segment_dir + "/" + name).c_str());
+  for (const std::string& name : ListFiles(segment_dir, ".seg")) {
+    const uint64_t sequence = std::strtoull(name.c_str(), nullptr, 16);
+    next_segment_sequence_ = std::max(next_segment_sequence_, sequence + 1);
+    std::string reason;
+    std::unique_ptr<Segment> segment = Segment::Open(segment_dir + "/" + name, reason);
+    if (segment) {
+      segments_.push_back(std::move(segment));
+    } else {
+      unreadable_segments_.push_back(reason);  // kept on disk, reported in stats; the rest is served
+    }
+  }
+  active_ = std::make_unique<Memtable>();
+  if (!wal_.Open(options_.dir, options_.durability, options_.sync_interval_ms, message)) {
+    error = {kIo, message};
+    return false;
+  }
+  const bool replayed = wal_.Replay(
+      [&](const WalBatch& batch) { Ingest(batch.keys, batch.key_index, batch.timestamps, batch.values, batch.count); },
+      recovery_, message);
+  if (!replayed) {
+    error = {kIo, message};
+    return false;
+  }
+  flush_thread_ = std::thread(&Engine::FlushLoop, this);
+  std::unique_lock<std::shared_mutex> lock(state_mutex_);
+  MaybeFreezeLocked(lock);
+  return true;
+}
+
+Engine::~Engine() { Shutdown(); }
+
+void Engine::Shutdown() {
+  {
+    std::unique_lock<std::shared_mutex> lock(state_mutex_);
+    stopping_ = true;
+  }
+  flush_wake_.notify_all();
+  if (flush_thread_.joinable()) flush_thread_.join();
+  wal_.Close();
+  lock_.Release();
+}
+
+bool Engine::Ingest(const std::vector<std::string_view>& keys, const uint32_t* key_index, const int64_t* timestamps,
+                    const double* values, size_t count) {
+  if (!key_index) {
+    active_->Append(active_->FindOrInsert(keys[0]), timestamps, values, count);
+    return true;
+  }
+  // Runs of the same key go in together.
+  size_t run_start = 0;
+  for (size_t i = 1; i <= count; ++i) {
+    if (i == count || key_index[i] != key_index[run_start]) {
+      active_->Append(active_->FindOrInsert(keys[key_index[run_start]]), timestamps + run_start, values + run_start,
+                      i - run_start);
+      run_start = i;
+    }
+  }
+  return true;
+}
+
+bool Engine::Write(std::string_view key, const int64_t* timestamps, const double* values, size_t count,
+                   EngineError& error) {
+  std::unique_lock<std::shared_mutex> lock(state_mutex_);
+  std::string message;
+  // The log append happens under the lock so a freeze can never separate a record from its points.
+  if (options_.durability != Durability::kNone && !wal_.AppendSeries(key, timestamps, values, count, message)) {
+    error = {kIo, message};
+    return false;
+  }
+  active_->Append(active_->FindOrInsert(key), timestamps, values, count);
+  MaybeFreezeLocked(lock);
+  return true;
+}
+
+bool Engine::WriteMany(const std::vector<std::string>& keys, const uint32_t* key_index, const int64_t* timestamps,
+                       const double* values, size_t count, EngineError& error) {
+  std::vector<std::string_view> views(keys.begin(), keys.end());
+  std::unique_lock<std::shared_mutex> lock(state_mutex_);
+  std::string message;
+  if (options_.durability != Durability::kNone &&
+      !wal_.AppendMany(keys, key_index, timestamps, values, count, message)) {
+    error = {kIo, message};
+    return false;
+  }
+  Ingest(views, key_index, timestamps, values, count);
+  MaybeFreezeLocked(lock);
+  return true;
+}
+
+void Engine::MaybeFreezeLocked(std::unique_lock<std::shared_mutex>& lock) {
+  if (active_->bytes() < options_.memtable_bytes || stopping_) return;
+  // Backpressure: memory stays bounded at two memtables; a writer waits for the previous flush.
+  flush_wake_.wait(lock, [&] { return !immutable_ || stopping_; });
+  if (!stopping_ && active_->bytes() >= options_.memtable_bytes) FreezeLocked();
+}
+
+void Engine::FreezeLocked() {
+  std::string message;
+  immutable_wal_sequence_ = wal_.Rotate(message);
+  if (!message.empty()) background_error_ = message;
+  immutable_ = std::shared_ptr<const Memtable>(active_.release());
+  active_ = std::make_unique<Memtable>();
+  flush_wake_.notify_all();
+}
+
+void Engine::FlushLoop() {
+  std::unique_lock<std::shared_mutex> lock(state_mutex_);
+  while (true) {
+    flush_wake_.wait(lock, [&] { return stopping_ || immutable_; });
+    if (!immutable_) break;  // stopping with nothing left to write
+    lock.unlock();
+    EngineError error;
+    const bool written = WriteImmutable(error);
+    lock.lock();
+    if (!written) {
+      // Keep the data in memory and in the log; say why in stats and retry later.
+      background_error_ = error.message;
+      flush_wake_.wait_for(lock, std::chrono::seconds(1));
+      if (stopping_) break;
+    }
+  }
+}
+
+bool Engine::WriteImmutable(EngineError& error) {
+  std::shared_ptr<const Memtable> frozen;
+  uint64_t wal_sequence;
+  uint64_t sequence;
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mutex_);
+    frozen = immutable_;
+    wal_sequence = immutable_wal_sequence_;
+    sequence = next_segment_sequence_;
+  }
+  std::vector<std::string> keys;
+  std::vector<std::vector<int64_t>> timestamps;
+  std::vector<std::vector<double>> values;
+  frozen->ForEach([&](const std::string& key, const SeriesBuffer& series) {
+    keys.push_back(key);
+    timestamps.emplace_back();
+    values.emplace_back();
+    series.CopyRange(INT64_MIN, INT64_MAX, timestamps.back(), values.back());
+  });
+  std::vector<SeriesToWrite> series;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!timestamps[i].empty()) series.push_back({keys[i], timestamps[i].data(), values[i].data(), timestamps[i].size()});
+  }
+  std::string message;
+  const std::string segment_dir = options_.dir + "/segments";
+  std::unique_ptr<Segment> segment;
+  if (!series.empty()) {
+    if (!WriteSegment(segment_dir, sequence, series, message)) {
+      error = {kIo, message};
+      return false;
+    }
+    segment = Segment::Open(segment_dir + "/" + HexSequence(sequence) + ".seg", message);
+    if (!segment) {
+      error = {kCorrupt, "a segment just written does not read back: " + message};
+      return false;
+    }
+  }
+  {
+    std::unique_lock<std::shared_mutex> lock(state_mutex_);
+    if (segment) segments_.push_back(std::move(segment));
+    next_segment_sequence_ = sequence + 1;
+    immutable_.reset();
+    ++flushes_;
+    background_error_.clear();
+  }
+  flush_wake_.notify_all();
+  wal_.DeleteThrough(wal_sequence);
+  return true;
+}
+
+bool Engine::Flush(EngineError& error) {
+  std::unique_lock<std::shared_mutex> lock(state_mutex_);
+  flush_wake_.wait(lock, [&] { return !immutable_ || stopping_; });
+  if (active_->points() > 0 && !stopping_) FreezeLocked();
+  flush_wake_.wait(lock, [&] { return !immutable_ || stopping_; });
+  if (!background_error_.empty()) {
+    error = {kIo, background_error_};
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+// Collects the pieces of `key` overlapping [start, end], sorted by their first timestamp.
+void CollectPieces(std::string_view key, int64_t start, int64_t end, ReadSnapshot& snapshot) {
+  int priority = 0;
+  for (const auto& segment : snapshot.segments) {
+    ++priority;
+    const std::vector<BlockMeta>* blocks = segment->Find(key);
+    if (!blocks) continue;
+    for (size_t i = 0; i < blocks->size(); ++i) {
+      const BlockMeta& meta = (*blocks)[i];
+      if (meta.max_time < start || meta.min_time > end) continue;
+      snapshot.pieces.push_back({meta.min_time, meta.max_time, priority, segment.get(), blocks, i, nullptr, nullptr});
+    }
+  }
+  for (int m = 0; m < 2; ++m) {
+    ++priority;
+    if (snapshot.memory_ts[m].empty()) continue;
+    snapshot.pieces.push_back({snapshot.memory_ts[m].front(), snapshot.memory_ts[m].back(), priority, nullptr, nullptr, 0,
+                               &snapshot.memory_ts[m], &snapshot.memory_values[m]});
+  }
+  std::sort(snapshot.pieces.begin(), snapshot.pieces.end(),
+            [](const Piece& a, const Piece& b) { return a.min_time < b.min_time; });
+}
+
+// Decodes one piece's points within [start, end] into ts/values (appending), tagged with its priority.
+bool LoadPiece(const Piece& piece, int64_t start, int64_t end, std::vector<int64_t>& ts, std::vector<double>& values,
+               std::string& error) {
+  const size_t before = ts.size();
+  if (piece.segment) {
+    if (!piece.segment->DecodeBlock(*piece.blocks, piece.block, ts, values, error)) return false;
+  } else {
+    ts.insert(ts.end(), piece.memory_timestamps->begin(), piece.memory_timestamps->end());
+    values.insert(values.end(), piece.memory_values->begin(), piece.memory_values->end());
+  }
+  // Keep [start, end] only (the points are sorted within a piece).
+  auto first = std::lower_bound(ts.begin() + static_cast<ptrdiff_t>(before), ts.end(), start);
+  auto last = std::upper_bound(first, ts.end(), end);
+  const size_t from = static_cast<size_t>(first - ts.begin());
+  const size_t to = static_cast<size_t>(last - ts.begin());
+  ts.erase(ts.begin() + static_cast<ptrdiff_t>(to), ts.end());
+  values.erase(values.begin() + static_cast<ptrdiff_t>(to), values.end());
+  ts.erase(ts.begin() + static_cast<ptrdiff_t>(before), ts.begin() + static_cast<ptrdiff_t>(from));
+  values.erase(values.begin() + static_cast<ptrdiff_t>(before), values.begin() + static_cast<ptrdiff_t>(from));
+  return true;
+}
+
+// Walks groups of overlapping pieces in time order. For a lone segment block inside the range,
+// `whole_block` gets its summary; otherwise `points` gets the group's merged, deduplicated points.
+template <typename WholeBlock, typename Points>
+bool VisitGroups(const ReadSnapshot& snapshot, int64_t start, int64_t end, WholeBlock&& whole_block, Points&& points,
+                 std::string& error) {
+  const std::vector<Piece>& pieces = snapshot.pieces;
+  std::vector<int64_t> ts;
+  std::vector<double> values;
+  std::vector<int> priorities;
+  for (size_t group_start = 0; group_start < pieces.size();) {
+    size_t group_end = group_start + 1;
+    int64_t group_max = pieces[group_start].max_time;
+    while (group_end < pieces.size() && pieces[group_end].min_time <= group_max) {
+      group_max = std::max(group_max, pieces[group_end].max_time);
+      ++group_end;
+    }
+    const Piece& lone = pieces[group_start];
+    if (group_end == group_start + 1 && lone.segment && lone.min_time >= start && lone.max_time <= end) {
+      if (!whole_block((*lone.blocks)[lone.block])) return true;
+    } else {
+      ts.clear();
+      values.clear();
+      priorities.clear();
+      for (size_t i = group_start; i < group_end; ++i) {
+        if (!LoadPiece(pieces[i], start, end, ts, values, error)) return false;
+        priorities.resize(ts.size(), pieces[i].priority);
+      }
+      if (group_end > group_start + 1) {
+        // Merge: order by (time, priority) and keep the newest write of each timestamp.
+        std::vector<uint32_t> order(ts.size());
+        for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+          return ts[a] != ts[b] ? ts[a] < ts[b] : priorities[a] < priorities[b];
+        });
+        std::vector<int64_t> merged_ts;
+        std::vector<double> merged_values;
+        for (size_t i = 0; i < order.size(); ++i) {
+          if (i + 1 < order.size() && ts[order[i + 1]] == ts[order[i]]) continue;
+          merged_ts.push_back(ts[order[i]]);
+          merged_values.push_back(values[order[i]]);
+        }
+        ts.swap(merged_ts);
+        values.swap(merged_values);
+      }
+      if (!points(ts, values)) return true;
+    }
+    group_start = group_end;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool Engine::Aggregate(std::string_view key, int64_t start, int64_t end, AggregateOp op, AggregateResult& result,
+                       EngineError& error) {
+  ReadSnapshot snapshot;
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mutex_);
+    snapshot.segments = segments_;
+    if (immutable_) {
+      if (const SeriesBuffer* series = immutable_->Find(key)) {
+        series->CopyRange(start, end, snapshot.memory_ts[0], snapshot.memory_values[0]);
+      }
+    }
+    if (const SeriesBuffer* series = active_->Find(key)) {
+      series->CopyRange(start, end, snapshot.memory_ts[1], snapshot.memory_values[1]);
+    }
+  }
+  CollectPieces(key, start, end, snapshot);
+  Accumulator accumulator;
+  std::string message;
+  const bool ok = VisitGroups(
+      snapshot, start, end,
+      [&](const BlockMeta& meta) {
+        accumulator.AddBlock(meta);
+        return true;
+      },
+      [&](const std::vector<int64_t>& ts, const std::vector<double>& values) {
+        (void)ts;
+        for (double value : values) accumulator.Add(value);
+        return true;
+      },
+      message);
+  if (!ok) {
+    error = {kCorrupt, message};
+    return false;
+  }
+  result = accumulator.Result(op);
+  return true;
+}
+
+bool Engine::Scan(std::string_view key, int64_t start, int64_t end, size_t limit, std::vector<int64_t>& timestamps,
+                  std::vector<double>& values, EngineError& error) {
+  timestamps.clear();
+  values.clear();
+  ReadSnapshot snapshot;
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mutex_);
+    snapshot.segments = segments_;
+    if (immutable_) {
+      if (const SeriesBuffer* series = immutable_->Find(key)) {
+        series->CopyRange(start, end, snapshot.memory_ts[0], snapshot.memory_values[0]);
+      }
+    }
+    if (const SeriesBuffer* series = active_->Find(key)) {
+      series->CopyRange(start, end, snapshot.memory_ts[1], snapshot.memory_values[1]);
+    }
+  }
+  CollectPieces(key, start, end, snapshot);
+  std::string message;
+  std::vector<int64_t> block_ts;
+  std::vector<double> block_values;
+  auto take = [&](const std::vector<int64_t>& ts, const std::vector<double>& v) {
+    const size_t n = std::min(ts.size(), limit - timestamps.size());
+    timestamps.insert(timestamps.end(), ts.begin(), ts.begin() + static_cast<ptrdiff_t>(n));
+    values.insert(values.end(), v.begin(), v.begin() + static_cast<ptrdiff_t>(n));
+    return timestamps.size() < limit;
+  };
+  const bool ok = VisitGroups(
+      snapshot, start, end,
+      [&](const BlockMeta& meta) {
+        // Scans need the points: find the piece again and decode it.
+        for (const Piece& piece : snapshot.pieces) {
+          if (piece.segment && &(*piece.blocks)[piece.block] == &meta) {
+            block_ts.clear();
+            block_values.clear();
+            if (!piece.segment->DecodeBlock(*piece.blocks, piece.block, block_ts, block_values, message)) return false;
+            return take(block_ts, block_values);
+          }
+        }
+        return true;
+      },
+      take, message);
+  if (!ok || !message.empty()) {
+    error = {kCorrupt, message};
+    return false;
+  }
+  return true;
+}
+
+EngineStats Engine::Stats() {
+  EngineStats stats;
+  std::shared_lock<std::shared_mutex> lock(state_mutex_);
+  stats.memtable_points = active_->points() + (immutable_ ? immutable_->points() : 0);
+  stats.memtable_bytes = active_->bytes() + (immutable_ ? immutable_->bytes() : 0);
+  stats.memtable_series = active_->series_count();
+  stats.segments = segments_.size();
+  for (const auto& segment : segments_) {
+    stats.segment_bytes += segment->file_bytes();
+    stats.segment_points += segment->points();
+  }
+  stats.wal_bytes_written = wal_.bytes_written();
+  stats.wal_unsynced_bytes = wal_.unsynced_bytes();
+  stats.flushes = flushes_;
+  stats.recovered_points = recovery_.points;
+  stats.recovered_truncated_bytes = recovery_.truncated_bytes;
+  stats.unreadable_segments = unreadable_segments_;
+  stats.background_error = background_error_;
+  return stats;
+}
+
+}  // namespace sluice

@@ -1,0 +1,106 @@
+// The storage engine of one data directory: WAL, memtable, segments, background flush.
+// Thread-safe; one instance per data directory per process (Engine::Open shares it).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "dir_lock.h"
+#include "memtable.h"
+#include "segment.h"
+#include "wal.h"
+
+namespace sluice {
+
+struct EngineOptions {
+  std::string dir;
+  Durability durability = Durability::kBatch;
+  uint32_t sync_interval_ms = 100;
+  size_t memtable_bytes = 64u << 20;
+};
+
+enum class AggregateOp : uint8_t { kCount, kSum, kAvg, kMin, kMax, kFirst, kLast };
+
+struct AggregateResult {
+  uint64_t count = 0;
+  double value = 0;  // NaN when there is no point (count 0) and the op needs one
+};
+
+struct EngineStats {
+  uint64_t memtable_points = 0, memtable_bytes = 0, memtable_series = 0;
+  uint64_t segments = 0, segment_bytes = 0, segment_points = 0;
+  uint64_t wal_bytes_written = 0, wal_unsynced_bytes = 0;
+  uint64_t flushes = 0;
+  uint64_t recovered_points = 0, recovered_truncated_bytes = 0;
+  std::vector<std::string> unreadable_segments;  // "path: reason"
+  std::string background_error;
+};
+
+// Errors carry a code users can branch on.
+struct EngineError {
+  std::string code;
+  std::string message;
+};
+
+class Engine {
+ public:
+  // Opens (or shares, within this process) the engine of `options.dir`.
+  static std::shared_ptr<Engine> Open(const EngineOptions& options, EngineError& error);
+  ~Engine();
+
+  bool Write(std::string_view key, const int64_t* timestamps, const double* values, size_t count, EngineError& error);
+  bool WriteMany(const std::vector<std::string>& keys, const uint32_t* key_index, const int64_t* timestamps,
+                 const double* values, size_t count, EngineError& error);
+
+  bool Aggregate(std::string_view key, int64_t start, int64_t end, AggregateOp op, AggregateResult& result,
+                 EngineError& error);
+  // Up to `limit` points of `key` with start <= t <= end, in time order, deduplicated.
+  bool Scan(std::string_view key, int64_t start, int64_t end, size_t limit, std::vector<int64_t>& timestamps,
+            std::vector<double>& values, EngineError& error);
+
+  // Writes everything in memory to a segment and waits for it (blocking: call off the main thread).
+  bool Flush(EngineError& error);
+  EngineStats Stats();
+  const std::string& dir() const { return options_.dir; }
+
+ private:
+  explicit Engine(const EngineOptions& options) : options_(options) {}
+  bool Start(EngineError& error);
+  void Shutdown();
+  bool Ingest(const std::vector<std::string_view>& keys, const uint32_t* key_index, const int64_t* timestamps,
+              const double* values, size_t count);
+  // With the write lock held: hands the memtable to the flush thread when it is over budget.
+  void MaybeFreezeLocked(std::unique_lock<std::shared_mutex>& lock);
+  void FreezeLocked();
+  void FlushLoop();
+  bool WriteImmutable(EngineError& error);
+
+  EngineOptions options_;
+  DirLock lock_;
+  Wal wal_;
+
+  std::shared_mutex state_mutex_;  // guards the three below
+  std::unique_ptr<Memtable> active_;
+  std::shared_ptr<const Memtable> immutable_;  // being flushed
+  uint64_t immutable_wal_sequence_ = 0;
+  std::vector<std::shared_ptr<const Segment>> segments_;  // oldest first
+  uint64_t next_segment_sequence_ = 1;
+
+  std::condition_variable_any flush_wake_;  // flush thread: work to do; writers: flush finished
+  bool stopping_ = false;
+  uint64_t flushes_ = 0;
+  std::string background_error_;
+  std::thread flush_thread_;
+
+  WalRecoveryStats recovery_;
+  std::vector<std::string> unreadable_segments_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,314 @@
+#include "engine_binding.h"
+
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include "engine.h"
+#include "errors.h"
+#include "series_key.h"
+
+namespace sluice {
+namespace {
+
+// Marks externals made here, so a foreign object passed back in is an error, not a crash.
+constexpr napi_type_tag kEngineHandleTag = {0x5b1c3e0d2a4f4e11ull, 0x9d3f6a7b8c2e1d05ull};
+
+constexpr const char* kClosed = "SLUICE_CLOSED";
+
+// What a JS engine object owns: a share of the process-wide engine, and the count of its
+// operations still running on worker threads (close waits for them).
+struct EngineHandle {
+  std::shared_ptr<Engine> engine;
+  bool closing = false;
+  std::mutex mutex;
+  std::condition_variable idle;
+  int pending = 0;
+};
+
+[[noreturn]] void ThrowCoded(Napi::Env env, const std::string& code, const std::string& message) {
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  throw error;
+}
+
+EngineHandle& RequireHandle(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) {
+    ThrowTypeError(info.Env(), kInvalidArgument, "argument 0 must be an engine handle");
+  }
+  auto external = info[0].As<Napi::External<EngineHandle>>();
+  if (!external.CheckTypeTag(&kEngineHandleTag)) {
+    ThrowTypeError(info.Env(), kInvalidArgument, "argument 0 is not an engine handle");
+  }
+  EngineHandle& handle = *external.Data();
+  if (handle.closing || !handle.engine) ThrowCoded(info.Env(), kClosed, "the database is closed");
+  return handle;
+}
+
+std::string RequireString(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  if (info.Length() <= index || !info[index].IsString()) {
+    ThrowTypeError(info.Env(), kInvalidArgument, std::string(what) + " must be a string");
+  }
+  return info[index].As<Napi::String>().Utf8Value();
+}
+
+// name + flat [k1, v1, k2, v2, ...] -> canonical series key.
+std::string SeriesKeyFrom(const Napi::CallbackInfo& info, size_t name_index) {
+  std::string name = RequireString(info, name_index, "series");
+  if (info.Length() <= name_index + 1 || !info[name_index + 1].IsArray()) {
+    ThrowTypeError(info.Env(), kInvalidArgument, "tags must be an array of key, value strings");
+  }
+  Napi::Array flat = info[name_index + 1].As<Napi::Array>();
+  if (flat.Length() % 2 != 0 || flat.Length() / 2 > kMaxTagsPerSeries) {
+    ThrowTypeError(info.Env(), kInvalidArgument, "tags must hold key, value pairs (at most 64)");
+  }
+  std::vector<std::string> strings(flat.Length());
+  for (uint32_t i = 0; i < flat.Length(); ++i) {
+    Napi::Value item = flat.Get(i);
+    if (!item.IsString()) ThrowTypeError(info.Env(), kInvalidArgument, "every tag key and value must be a string");
+    strings[i] = item.As<Napi::String>().Utf8Value();
+  }
+  std::vector<TagView> tags;
+  for (size_t i = 0; i < strings.size(); i += 2) tags.push_back({strings[i], strings[i + 1]});
+  std::string key, error;
+  if (!BuildSeriesKey(name, tags, key, error)) ThrowTypeError(info.Env(), kInvalidArgument, error);
+  return key;
+}
+
+int64_t RequireTimestamp(const Napi::CallbackInfo& info, size_t index, const char* what) {
+  if (info.Length() > index && info[index].IsBigInt()) {
+    bool lossless = false;
+    int64_t value = info[index].As<Napi::BigInt>().Int64Value(&lossless);
+    if (lossless) return value;
+  } else if (info.Length() > index && info[index].IsNumber()) {
+    double value = info[index].As<Napi::Number>().DoubleValue();
+    if (std::isfinite(value) && value == std::trunc(value) && std::fabs(value) < 9.2e18) return static_cast<int64_t>(value);
+  }
+  ThrowTypeError(info.Env(), kInvalidArgument, std::string(what) + " must be an integer number of microseconds (int64)");
+}
+
+void ThrowEngineError(Napi::Env env, const EngineError& error) { ThrowCoded(env, error.code, error.message); }
+
+// engineOpen(dir, durability 0|1|2, syncIntervalMs, memtableBytes): EngineHandle
+Napi::Value EngineOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EngineOptions options;
+  options.dir = RequireString(info, 0, "dir");
+  const size_t durability = RequireCount(info, 1, 2);
+  options.durability = static_cast<Durability>(durability);
+  options.sync_interval_ms = static_cast<uint32_t>(RequireCount(info, 2, 60'000));
+  options.memtable_bytes = RequireCount(info, 3, size_t{1} << 40);
+  EngineError error;
+  std::shared_ptr<Engine> engine = Engine::Open(options, error);
+  if (!engine) ThrowEngineError(env, error);
+  auto* handle = new EngineHandle();
+  handle->engine = std::move(engine);
+  // If JS drops the object without close(), the finalizer releases this share of the engine.
+  auto external = Napi::External<EngineHandle>::New(env, handle, [](Napi::Env, EngineHandle* h) { delete h; });
+  external.TypeTag(&kEngineHandleTag);
+  return external;
+}
+
+// engineWrite(handle, series, tags, timestamps: BigInt64Array | Float64Array, values: Float64Array): undefined
+Napi::Value EngineWrite(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EngineHandle& handle = RequireHandle(info);
+  const std::string key = SeriesKeyFrom(info, 1);
+  Napi::TypedArray values_array = RequireTypedArray(info, 4, napi_float64_array, "values: a Float64Array");
+  const size_t count = values_array.ElementLength();
+  const double* values = values_array.As<Napi::Float64Array>().Data();
+  if (info.Length() < 4 || !info[3].IsTypedArray()) {
+    ThrowTypeError(env, kInvalidArgument, "timestamps must be a BigInt64Array or a Float64Array");
+  }
+  Napi::TypedArray ts_array = info[3].As<Napi::TypedArray>();
+  if (ts_array.ElementLength() != count) {
+    ThrowRangeError(env, kInvalidArgument, "timestamps and values must have the same length");
+  }
+  if (count == 0) return env.Undefined();
+  std::vector<int64_t> converted;
+  const int64_t* timestamps;
+  if (ts_array.TypedArrayType() == napi_bigint64_array) {
+    timestamps = reinterpret_cast<const int64_t*>(
+        static_cast<const uint8_t*>(ts_array.ArrayBuffer().Data()) + ts_array.ByteOffset());
+  } else if (ts_array.TypedArrayType() == napi_float64_array) {
+    const double* source = ts_array.As<Napi::Float64Array>().Data();
+    converted.resize(count);
+    for (size_t i = 0; i < count; ++i) {
+      const double t = source[i];
+      if (!(std::isfinite(t) && t == std::trunc(t) && std::fabs(t) < 9.2e18)) {
+        ThrowRangeError(env, kInvalidArgument, "timestamps[" + std::to_string(i) + "] is not an integer number of microseconds");
+      }
+      converted[i] = static_cast<int64_t>(t);
+    }
+    timestamps = converted.data();
+  } else {
+    ThrowTypeError(env, kInvalidArgument, "timestamps must be a BigInt64Array or a Float64Array");
+  }
+  EngineError error;
+  if (!handle.engine->Write(key, timestamps, values, count, error)) ThrowEngineError(env, error);
+  return env.Undefined();
+}
+
+// engineWritePoint(handle, series, tags, timestamp: bigint | number, value: number): undefined
+Napi::Value EngineWritePoint(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EngineHandle& handle = RequireHandle(info);
+  const std::string key = SeriesKeyFrom(info, 1);
+  const int64_t timestamp = RequireTimestamp(info, 3, "timestamp");
+  const double value = RequireNumber(info, 4);
+  EngineError error;
+  if (!handle.engine->Write(key, &timestamp, &value, 1, error)) ThrowEngineError(env, error);
+  return env.Undefined();
+}
+
+// engineAggregate(handle, series, tags, start, end, op 0..6): { count, value }
+Napi::Value EngineAggregate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EngineHandle& handle = RequireHandle(info);
+  const std::string key = SeriesKeyFrom(info, 1);
+  const int64_t start = RequireTimestamp(info, 3, "start");
+  const int64_t end = RequireTimestamp(info, 4, "end");
+  const auto op = static_cast<AggregateOp>(RequireCount(info, 5, 6));
+  AggregateResult result;
+  EngineError error;
+  if (!handle.engine->Aggregate(key, start, end, op, result, error)) ThrowEngineError(env, error);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("count", Napi::Number::New(env, static_cast<double>(result.count)));
+  out.Set("value", Napi::Number::New(env, result.value));
+  return out;
+}
+
+// engineScan(handle, series, tags, start, end, limit): { timestamps: BigInt64Array, values: Float64Array }
+Napi::Value EngineScan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EngineHandle& handle = RequireHandle(info);
+  const std::string key = SeriesKeyFrom(info, 1);
+  const int64_t start = RequireTimestamp(info, 3, "start");
+  const int64_t end = RequireTimestamp(info, 4, "end");
+  const size_t limit = RequireCount(info, 5, size_t{1} << 24);
+  std::vector<int64_t> timestamps;
+  std::vector<double> values;
+  EngineError error;
+  if (!handle.engine->Scan(key, start, end, limit, timestamps, values, error)) ThrowEngineError(env, error);
+  Napi::ArrayBuffer ts_buffer = Napi::ArrayBuffer::New(env, timestamps.size() * 8);
+  std::memcpy(ts_buffer.Data(), timestamps.data(), timestamps.size() * 8);
+  Napi::Float64Array values_array = Napi::Float64Array::New(env, values.size());
+  std::memcpy(values_array.Data(), values.data(), values.size() * 8);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("timestamps", Napi::TypedArrayOf<int64_t>::New(env, timestamps.size(), ts_buffer, 0, napi_bigint64_array));
+  out.Set("values", values_array);
+  return out;
+}
+
+// Runs `work` on a libuv worker thread and settles a promise; counts as pending work on the handle.
+class EngineWorker : public Napi::AsyncWorker {
+ public:
+  EngineWorker(Napi::Env env, EngineHandle& handle, std::function<bool(EngineError&)> work)
+      : Napi::AsyncWorker(env), handle_(handle), work_(std::move(work)), deferred_(Napi::Promise::Deferred::New(env)) {
+    std::lock_guard<std::mutex> lock(handle_.mutex);
+    ++handle_.pending;
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {  // worker thread: no Node-API here
+    ok_ = work_(error_);
+    std::lock_guard<std::mutex> lock(handle_.mutex);
+    --handle_.pending;
+    handle_.idle.notify_all();
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (ok_) {
+      deferred_.Resolve(env.Undefined());
+    } else {
+      Napi::Error error = Napi::Error::New(env, error_.message);
+      error.Set("code", Napi::String::New(env, error_.code));
+      deferred_.Reject(error.Value());
+    }
+  }
+
+ private:
+  EngineHandle& handle_;
+  std::function<bool(EngineError&)> work_;
+  Napi::Promise::Deferred deferred_;
+  EngineError error_;
+  bool ok_ = false;
+};
+
+// engineFlush(handle): Promise<void>
+Napi::Value EngineFlush(const Napi::CallbackInfo& info) {
+  EngineHandle& handle = RequireHandle(info);
+  std::shared_ptr<Engine> engine = handle.engine;
+  auto* worker = new EngineWorker(info.Env(), handle, [engine](EngineError& error) { return engine->Flush(error); });
+  worker->Queue();
+  return worker->Promise();
+}
+
+// engineClose(handle): Promise<void> — waits for this handle's pending work, then releases its
+// share of the engine (the last share syncs the log and stops the background thread).
+Napi::Value EngineClose(const Napi::CallbackInfo& info) {
+  EngineHandle& handle = RequireHandle(info);
+  handle.closing = true;
+  EngineHandle* raw = &handle;
+  auto* worker = new EngineWorker(info.Env(), handle, [raw](EngineError&) {
+    std::shared_ptr<Engine> released;
+    {
+      std::unique_lock<std::mutex> lock(raw->mutex);
+      raw->idle.wait(lock, [&] { return raw->pending == 1; });  // 1: this close itself
+      released = std::move(raw->engine);
+    }
+    released.reset();  // may run the engine's shutdown here, off the main thread
+    return true;
+  });
+  worker->Queue();
+  return worker->Promise();
+}
+
+Napi::Value EngineStatsValue(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EngineHandle& handle = RequireHandle(info);
+  EngineStats stats = handle.engine->Stats();
+  Napi::Object out = Napi::Object::New(env);
+  auto set = [&](const char* name, uint64_t value) { out.Set(name, Napi::Number::New(env, static_cast<double>(value))); };
+  set("memtablePoints", stats.memtable_points);
+  set("memtableBytes", stats.memtable_bytes);
+  set("memtableSeries", stats.memtable_series);
+  set("segments", stats.segments);
+  set("segmentBytes", stats.segment_bytes);
+  set("segmentPoints", stats.segment_points);
+  set("walBytesWritten", stats.wal_bytes_written);
+  set("walUnsyncedBytes", stats.wal_unsynced_bytes);
+  set("flushes", stats.flushes);
+  set("recoveredPoints", stats.recovered_points);
+  set("recoveredTruncatedBytes", stats.recovered_truncated_bytes);
+  Napi::Array unreadable = Napi::Array::New(env, stats.unreadable_segments.size());
+  for (uint32_t i = 0; i < stats.unreadable_segments.size(); ++i) unreadable.Set(i, stats.unreadable_segments[i]);
+  out.Set("unreadableSegments", unreadable);
+  out.Set("backgroundError", stats.background_error.empty() ? env.Null() : Napi::String::New(env, stats.background_error));
+  out.Set("dir", handle.engine->dir());
+  return out;
+}
+
+// seriesKey(series, tags): string — the canonical key (native/series_key.h)
+Napi::Value SeriesKey(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), SeriesKeyFrom(info, 0));
+}
+
+}  // namespace
+
+void RegisterEngine(Napi::Env env, Napi::Object exports) {
+  exports.Set("engineOpen", Napi::Function::New(env, EngineOpen, "engineOpen"));
+  exports.Set("engineWrite", Napi::Function::New(env, EngineWrite, "engineWrite"));
+  exports.Set("engineWritePoint", Napi::Function::New(env, EngineWritePoint, "engineWritePoint"));
+  exports.Set("engineAggregate", Napi::Function::New(env, EngineAggregate, "engineAggregate"));
+  exports.Set("engineScan", Napi::Function::New(env, EngineScan, "engineScan"));
+  exports.Set("engineFlush", Napi::Function::New(env, EngineFlush, "engineFlush"));
+  exports.Set("engineClose", Napi::Function::New(env, EngineClose, "engineClose"));
+  exports.Set("engineStats", Napi::Function::New(env, EngineStatsValue, "engineStats"));
+  exports.Set("seriesKey", Napi::Function::New(env, SeriesKey, "seriesKey"));
+}
+
+}  // namespace sluice

@@ -1,0 +1,23 @@
+// Small POSIX helpers the storage files share: whole writes, fsync of a directory, listing.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sluice {
+
+// Writes every byte of the iovecs (retrying short writes and EINTR). False with errno set on failure.
+bool WriteAllV(int fd, struct iovec* parts, int count);
+bool WriteAll(int fd, const void* data, size_t length);
+// Makes a rename or unlink in `dir` durable.
+bool SyncDirectory(const std::string& dir);
+// Names in `dir` that end with `suffix`, sorted.
+std::vector<std::string> ListFiles(const std::string& dir, const std::string& suffix);
+// 16 lower-case hex digits: names that sort in numeric order.
+std::string HexSequence(uint64_t sequence);
+std::string ErrnoText(const std::string& what);
+
+}  // namespace sluice

@@ -1,0 +1,83 @@
+// Immutable segment files: columnar blocks per series with a summary per block.
+//
+// <dir>/segments/<16 hex sequence>.seg, written to .tmp, fsynced, renamed. Layout (little-endian):
+//   "SLSEG001"
+//   blocks, one after another: [timestamps length u32][timestamps][values]   (block_codec.h)
+//   index:  [series count u32] then per series, sorted by key:
+//           [key length u16][key][block count u32] then per block a BlockMeta (76 bytes)
+//   bloom:  [hash count u32][bit count u64][bits]
+//   footer (kFooterBytes): [index offset u64][index length u64][index crc u32]
+//           [bloom offset u64][bloom length u64][bloom crc u32][sequence u64]
+//           [min time i64][max time i64][points u64][footer crc u32]["SLSEGEND"]
+// Each block's CRC-32C is in its BlockMeta; the index, bloom and footer carry their own.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice {
+
+// Points per block: large enough to amortise codec headers, small enough that a range edge decodes little.
+inline constexpr size_t kBlockPoints = 4096;
+
+struct BlockMeta {
+  uint64_t offset = 0;
+  uint32_t length = 0;
+  uint32_t count = 0;
+  int64_t min_time = 0;
+  int64_t max_time = 0;
+  double sum = 0, min = 0, max = 0, first = 0, last = 0;
+  uint32_t crc = 0;
+};
+
+// One series' points to write: sorted by time, one point per timestamp.
+struct SeriesToWrite {
+  std::string_view key;
+  const int64_t* timestamps;
+  const double* values;
+  size_t count;
+};
+
+// Writes a complete segment durably; false with `error` on any I/O failure (nothing left behind).
+bool WriteSegment(const std::string& dir, uint64_t sequence, const std::vector<SeriesToWrite>& series,
+                  std::string& error);
+
+class Segment {
+ public:
+  ~Segment();
+  // Maps and checks a segment (footer, index and bloom checksums); null with `error` if unusable.
+  static std::unique_ptr<Segment> Open(const std::string& path, std::string& error);
+
+  // The blocks of `key`, or null if the segment has no such series.
+  const std::vector<BlockMeta>* Find(std::string_view key) const;
+  // Decodes block `index` of `blocks`, appending to ts/values; false with `error` naming the file
+  // and block when its checksum or encoding is bad.
+  bool DecodeBlock(const std::vector<BlockMeta>& blocks, size_t index, std::vector<int64_t>& ts,
+                   std::vector<double>& values, std::string& error) const;
+
+  uint64_t sequence() const { return sequence_; }
+  uint64_t points() const { return points_; }
+  uint64_t file_bytes() const { return size_; }
+  const std::string& path() const { return path_; }
+  size_t series_count() const { return keys_.size(); }
+
+ private:
+  Segment() = default;
+  bool MayContain(std::string_view key) const;
+
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  uint64_t sequence_ = 0;
+  uint64_t points_ = 0;
+  std::vector<std::string> keys_;  // sorted
+  std::vector<std::vector<BlockMeta>> blocks_;
+  uint32_t bloom_hashes_ = 0;
+  uint64_t bloom_bits_ = 0;
+  const uint8_t* bloom_ = nullptr;
+};
+
+}  // namespace sluice

@@ -1,0 +1,281 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import fc from 'fast-check';
+import { Worker } from 'node:worker_threads';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeTempDir, repoRoot } from './helpers/paths.js';
+import { ReferenceSeries } from './helpers/reference.js';
+import { sluice } from './helpers/sluice.js';
+
+type Database = Awaited<ReturnType<typeof sluice.open>>;
+const OPS = ['count', 'sum', 'avg', 'min', 'max', 'first', 'last'] as const;
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function tempDir(): string {
+  const temp = makeTempDir('sluice-db-');
+  cleanups.push(temp.cleanup);
+  return temp.dir;
+}
+
+async function openDb(dir: string, options: Parameters<typeof sluice.open>[0] = {}): Promise<Database> {
+  const db = await sluice.open({ dir, ...options });
+  cleanups.push(() => db.close());
+  return db;
+}
+
+function expectClose(actual: number | null, expected: number | null, what: string): void {
+  if (expected === null || actual === null) {
+    expect(actual, what).toBe(expected);
+  } else {
+    expect(Math.abs(actual - expected), `${what}: ${actual} vs ${expected}`).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(expected)));
+  }
+}
+
+describe('embedded database', () => {
+  it('answers aggregates and scans from memory and from segments alike', async () => {
+    const db = await openDb(tempDir());
+    const timestamps = BigInt64Array.from({ length: 10_000 }, (_, i) => 1_700_000_000_000_000n + BigInt(i) * 10_000_000n);
+    const values = Float64Array.from({ length: 10_000 }, (_, i) => Math.round(Math.sin(i / 50) * 10_000) / 100);
+    db.writeBatch('temp', { sensor: '1' }, timestamps, values);
+    db.write('temp', { sensor: '2' }, 1_700_000_000_000_000n, 99.5);
+    const reference = new ReferenceSeries();
+    timestamps.forEach((t, i) => reference.write(t, values[i]!));
+    const start = timestamps[1234]!;
+    const end = timestamps[8765]!;
+    for (const phase of ['memtable', 'segment']) {
+      for (const op of OPS) {
+        expectClose(db.aggregate({ series: 'temp', tags: { sensor: '1' }, start, end, op }), reference.aggregate(op, start, end), `${phase} ${op}`);
+      }
+      const scanned = [...db.scan({ series: 'temp', tags: { sensor: '1' }, start, end })];
+      expect(scanned).toEqual(reference.range(start, end));
+      expect(db.aggregate({ series: 'temp', tags: { sensor: '2' }, op: 'last' })).toBe(99.5);
+      await db.flush();
+      expect(db.stats().segments).toBe(1);
+    }
+  });
+
+  it('matches a brute-force reference for random writes, duplicates, out-of-order points and flushes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            points: fc.array(fc.tuple(fc.integer({ min: 0, max: 500 }), fc.double({ min: -1e6, max: 1e6, noNaN: true })), {
+              minLength: 1,
+              maxLength: 60,
+            }),
+            flushAfter: fc.boolean(),
+          }),
+          { minLength: 1, maxLength: 8 },
+        ),
+        fc.array(fc.tuple(fc.integer({ min: -10, max: 510 }), fc.integer({ min: -10, max: 510 })), { minLength: 1, maxLength: 5 }),
+        async (batches, ranges) => {
+          const dir = fs.mkdtempSync(path.join(tempDir(), 'p'));
+          const db = await sluice.open({ dir, durability: 'none' });
+          try {
+            const reference = new ReferenceSeries();
+            for (const batch of batches) {
+              const ts = BigInt64Array.from(batch.points.map(([t]) => BigInt(t)));
+              const vs = Float64Array.from(batch.points.map(([, v]) => v));
+              db.writeBatch('s', { k: 'v' }, ts, vs);
+              batch.points.forEach(([t, v]) => reference.write(BigInt(t), v));
+              if (batch.flushAfter) await db.flush();
+            }
+            for (const [a, b] of ranges) {
+              const start = BigInt(Math.min(a, b));
+              const end = BigInt(Math.max(a, b));
+              for (const op of OPS) {
+                expectClose(db.aggregate({ series: 's', tags: { k: 'v' }, start, end, op }), reference.aggregate(op, start, end), op);
+              }
+              expect([...db.scan({ series: 's', tags: { k: 'v' }, start, end })]).toEqual(reference.range(start, end));
+            }
+          } finally {
+            await db.close();
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('scans in batches across many blocks without losing or repeating a point', async () => {
+    const db = await openDb(tempDir());
+    const n = 50_000;
+    db.writeBatch('big', {}, Float64Array.from({ length: n }, (_, i) => i * 2), Float64Array.from({ length: n }, (_, i) => i));
+    await db.flush();
+    let seen = 0;
+    for (const batch of db.scanBatches({ series: 'big', batchSize: 7_000 })) {
+      for (let i = 0; i < batch.values.length; i++) {
+        expect(batch.values[i]).toBe(seen);
+        expect(batch.timestamps[i]).toBe(BigInt(seen * 2));
+        seen++;
+      }
+    }
+    expect(seen).toBe(n);
+  });
+
+  it('identifies a series by its name and tags in any order', async () => {
+    const db = await openDb(tempDir());
+    db.write('cpu', { host: 'a', region: 'eu' }, 1n, 1);
+    db.write('cpu', { region: 'eu', host: 'a' }, 2n, 2);
+    db.write('cpu', { host: 'b', region: 'eu' }, 3n, 100);
+    expect(db.aggregate({ series: 'cpu', tags: { region: 'eu', host: 'a' }, op: 'count' })).toBe(2);
+    expect(db.aggregate({ series: 'cpu', tags: { host: 'a' }, op: 'count' })).toBe(0); // another series
+    expect(db.aggregate({ series: 'cpu', tags: { host: 'a' }, op: 'avg' })).toBeNull();
+  });
+
+  it('rejects bad arguments with clear errors and writes nothing of a rejected batch', async () => {
+    const db = await openDb(tempDir());
+    const cases: [() => unknown, RegExp][] = [
+      [() => db.write('', {}, 1n, 1), /series must be a non-empty string/],
+      [() => db.write('t', { sensor: 1 as unknown as string }, 1n, 1), /tag "sensor" must be a string, got number \(use "1"\)/],
+      [() => db.write('t', {}, Number.NaN, 1), /timestamp must be microseconds/],
+      [() => db.write('t', {}, 1.5, 1), /timestamp must be microseconds/],
+      [() => db.write('t', {}, 2n ** 70n, 1), /outside the int64 range/],
+      [() => db.write('t', {}, 1n, '3' as unknown as number), /value must be a number/],
+      [() => db.writeBatch('t', {}, new BigInt64Array(2), new Float64Array(3)), /same length/],
+      [() => db.writeBatch('t', {}, [1, 2] as unknown as Float64Array, new Float64Array(2)), /BigInt64Array or a Float64Array/],
+      [() => db.writeBatch('t', {}, Float64Array.from([1, Number.NaN, 3]), new Float64Array(3)), /timestamps\[1\] is NaN.*nothing was written/],
+      [() => db.write('t', { 'bad\nkey': 'x' }, 1n, 1), /control character/],
+      [() => db.aggregate({ series: 't', op: 'median' as never }), /op must be one of count, sum, avg, min, max, first, last/],
+      [() => db.aggregate({ series: 't', op: 'avg', start: 10n, end: 5n }), /start \(10\) is after end \(5\)/],
+    ];
+    for (const [call, message] of cases) {
+      let caught: unknown;
+      try {
+        call();
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, String(message)).toBeInstanceOf(sluice.SluiceError);
+      expect((caught as { code: string }).code).toBe('SLUICE_INVALID_ARGUMENT');
+      expect((caught as Error).message).toMatch(message);
+    }
+    expect(db.aggregate({ series: 't', op: 'count' })).toBe(0);
+    expect(db.stats().memtablePoints).toBe(0);
+    await expect(sluice.open({ dir: tempDir(), durability: 'fast' as never })).rejects.toThrow(/durability must be one of sync, batch, none/);
+  });
+
+  it('refuses every call after close with SLUICE_CLOSED', async () => {
+    const db = await sluice.open({ dir: tempDir() });
+    await db.close();
+    await db.close();
+    expect(() => db.write('t', {}, 1n, 1)).toThrow(expect.objectContaining({ code: 'SLUICE_CLOSED' }));
+    expect(() => db.aggregate({ series: 't', op: 'count' })).toThrow(/closed/);
+    await expect(db.flush()).rejects.toMatchObject({ code: 'SLUICE_CLOSED' });
+  });
+
+  it('close waits for a flush in progress', async () => {
+    const dir = tempDir();
+    const db = await sluice.open({ dir });
+    db.writeBatch('w', {}, Float64Array.from({ length: 200_000 }, (_, i) => i), new Float64Array(200_000).fill(1));
+    const flushing = db.flush();
+    await db.close();
+    await flushing;
+    const reopened = await openDb(dir);
+    expect(reopened.stats().segments).toBe(1);
+    expect(reopened.aggregate({ series: 'w', op: 'sum' })).toBe(200_000);
+  });
+});
+
+describe('durability and recovery', () => {
+  for (const durability of ['sync', 'batch'] as const) {
+    it(`recovers unflushed writes from the log after a restart (${durability})`, async () => {
+      const dir = tempDir();
+      const db = await sluice.open({ dir, durability });
+      db.writeBatch('r', { a: 'b' }, BigInt64Array.from([1n, 2n, 3n]), Float64Array.from([1, 2, 3]));
+      db.write('r', { a: 'b' }, 2n, 20); // overwrite: last write wins after recovery too
+      await db.close();
+      const reopened = await openDb(dir);
+      expect([...reopened.scan({ series: 'r', tags: { a: 'b' } })]).toEqual([[1n, 1], [2n, 20], [3n, 3]]);
+      expect(reopened.stats().recoveredPoints).toBe(4);
+    });
+  }
+
+  it('flushes by itself when the memtable passes its budget, and keeps every point', async () => {
+    const dir = tempDir();
+    const db = await sluice.open({ dir, memtableBytes: 1 << 16 });
+    for (let batch = 0; batch < 40; batch++) {
+      db.writeBatch('f', {}, Float64Array.from({ length: 1000 }, (_, i) => batch * 1000 + i), new Float64Array(1000).fill(batch));
+    }
+    await db.flush();
+    expect(db.stats().segments).toBeGreaterThan(5);
+    expect(db.aggregate({ series: 'f', op: 'count' })).toBe(40_000);
+    await db.close();
+    const reopened = await openDb(dir);
+    expect(reopened.aggregate({ series: 'f', op: 'sum' })).toBe(1000 * ((39 * 40) / 2));
+    expect(fs.readdirSync(path.join(dir, 'wal')).length).toBeLessThanOrEqual(2); // flushed logs are deleted
+  });
+
+  it('cuts a torn log tail on recovery and keeps every whole record', async () => {
+    const dir = tempDir();
+    const db = await sluice.open({ dir });
+    db.writeBatch('t', {}, BigInt64Array.from([1n, 2n]), Float64Array.from([1, 2]));
+    db.writeBatch('t', {}, BigInt64Array.from([3n, 4n]), Float64Array.from([3, 4]));
+    await db.close();
+    const walDir = path.join(dir, 'wal');
+    const file = path.join(walDir, fs.readdirSync(walDir).sort().at(-1)!);
+    const size = fs.statSync(file).size;
+    fs.truncateSync(file, size - 5); // the second record loses its end
+    fs.appendFileSync(file, Buffer.from([1, 2, 3])); // and garbage follows
+    const reopened = await openDb(dir);
+    expect([...reopened.scan({ series: 't' })]).toEqual([[1n, 1], [2n, 2]]);
+    expect(reopened.stats().recoveredTruncatedBytes).toBeGreaterThan(0);
+  });
+
+  it('detects a flipped byte in a segment block, names the file and block, and serves the rest', async () => {
+    const dir = tempDir();
+    const db = await sluice.open({ dir });
+    db.writeBatch('a', {}, Float64Array.from({ length: 100 }, (_, i) => i), new Float64Array(100).fill(1));
+    db.writeBatch('b', {}, Float64Array.from({ length: 100 }, (_, i) => i), new Float64Array(100).fill(2));
+    await db.flush();
+    await db.close();
+    const segmentDir = path.join(dir, 'segments');
+    const file = path.join(segmentDir, fs.readdirSync(segmentDir)[0]!);
+    const bytes = fs.readFileSync(file);
+    bytes[8 + 20] = bytes[8 + 20]! ^ 0xff; // inside the first block (series "a": keys are sorted)
+    fs.writeFileSync(file, bytes);
+    const reopened = await openDb(dir);
+    let caught: unknown;
+    try {
+      reopened.aggregate({ series: 'a', op: 'sum', start: 10, end: 20 });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toMatchObject({ code: 'SLUICE_CORRUPT' });
+    expect((caught as Error).message).toContain(file);
+    expect((caught as Error).message).toMatch(/block 0 .*checksum/);
+    expect(reopened.aggregate({ series: 'b', op: 'sum' })).toBe(200);
+  });
+
+  it('shares one engine with worker threads writing to the same directory', async () => {
+    const dir = tempDir();
+    const db = await openDb(dir);
+    const workerScript = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      const { open } = require(${JSON.stringify(path.join(repoRoot, 'dist', 'lib', 'index.js'))});
+      (async () => {
+        const db = await open({ dir: workerData.dir });
+        const n = 10000;
+        db.writeBatch('workers', { id: String(workerData.id) }, Float64Array.from({ length: n }, (_, i) => i), new Float64Array(n).fill(workerData.id));
+        await db.close();
+        parentPort.postMessage('done');
+      })();`;
+    await Promise.all(
+      [1, 2, 3].map(
+        (id) =>
+          new Promise<void>((resolve, reject) => {
+            const worker = new Worker(workerScript, { eval: true, workerData: { dir, id } });
+            worker.on('message', () => resolve());
+            worker.on('error', reject);
+          }),
+      ),
+    );
+    for (const id of [1, 2, 3]) {
+      expect(db.aggregate({ series: 'workers', tags: { id: String(id) }, op: 'sum' })).toBe(10000 * id);
+    }
+  });
+});
