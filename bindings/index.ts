@@ -55,6 +55,8 @@ export interface NativeEngineStats {
   walBytesWritten: number;
   walUnsyncedBytes: number;
   flushes: number;
+  compactions: number;
+  segmentsDroppedByRetention: number;
   recoveredPoints: number;
   recoveredTruncatedBytes: number;
   unreadableSegments: string[];
@@ -64,8 +66,15 @@ export interface NativeEngineStats {
 
 /** The storage engine's entry points: native/engine_binding.cc. Tags travel as [k1, v1, k2, v2, ...]. */
 export interface NativeEngineAddon {
-  /** EngineOpen(): durability 0 none, 1 batch, 2 sync. */
-  engineOpen(dir: string, durability: 0 | 1 | 2, syncIntervalMs: number, memtableBytes: number): EngineHandle;
+  /** EngineOpen(): durability 0 none, 1 batch, 2 sync; retentionUs 0 keeps everything. */
+  engineOpen(
+    dir: string,
+    durability: 0 | 1 | 2,
+    syncIntervalMs: number,
+    memtableBytes: number,
+    retentionUs: bigint,
+    compactionTrigger: number,
+  ): EngineHandle;
   /** EngineWrite(): one series, many points. */
   engineWrite(handle: EngineHandle, series: string, tags: string[], timestamps: BigInt64Array | Float64Array, values: Float64Array): void;
   /** EngineWritePoint() */
@@ -83,6 +92,10 @@ export interface NativeEngineAddon {
   ): { timestamps: BigInt64Array; values: Float64Array };
   /** EngineFlush(): memtable to a segment, on a worker thread. */
   engineFlush(handle: EngineHandle): Promise<void>;
+  /** EngineCompact(): merges every segment into one, on a worker thread. */
+  engineCompact(handle: EngineHandle): Promise<void>;
+  /** EngineApplyRetention(): drops segments entirely older than now - retention; returns how many. */
+  engineApplyRetention(handle: EngineHandle, nowUs: bigint): number;
   /** EngineClose(): waits for this handle's pending work, then releases it. */
   engineClose(handle: EngineHandle): Promise<void>;
   /** EngineStatsValue() */

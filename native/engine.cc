@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 
@@ -145,6 +146,7 @@ bool Engine::Start(EngineError& error) {
     return false;
   }
   flush_thread_ = std::thread(&Engine::FlushLoop, this);
+  compaction_thread_ = std::thread(&Engine::CompactionLoop, this);
   std::unique_lock<std::shared_mutex> lock(state_mutex_);
   MaybeFreezeLocked(lock);
   return true;
@@ -158,7 +160,9 @@ void Engine::Shutdown() {
     stopping_ = true;
   }
   flush_wake_.notify_all();
+  compaction_wake_.notify_all();
   if (flush_thread_.joinable()) flush_thread_.join();
+  if (compaction_thread_.joinable()) compaction_thread_.join();
   wal_.Close();
   lock_.Release();
 }
@@ -288,8 +292,10 @@ bool Engine::WriteImmutable(EngineError& error) {
     immutable_.reset();
     ++flushes_;
     background_error_.clear();
+    compaction_requested_ = true;
   }
   flush_wake_.notify_all();
+  compaction_wake_.notify_all();
   wal_.DeleteThrough(wal_sequence);
   return true;
 }
@@ -493,6 +499,175 @@ bool Engine::Scan(std::string_view key, int64_t start, int64_t end, size_t limit
   return true;
 }
 
+void Engine::CompactionLoop() {
+  std::unique_lock<std::shared_mutex> lock(state_mutex_);
+  while (!stopping_) {
+    compaction_wake_.wait_for(lock, std::chrono::seconds(60), [&] { return stopping_ || compaction_requested_; });
+    if (stopping_) break;
+    compaction_requested_ = false;
+    lock.unlock();
+    if (options_.retention_us > 0) {
+      const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+      ApplyRetention(now_us);
+    }
+    while (true) {
+      std::lock_guard<std::mutex> merging(compaction_mutex_);
+      std::vector<std::shared_ptr<const Segment>> group = PickCompactionGroup();
+      if (group.empty()) break;
+      EngineError error;
+      if (!MergeSegments(group, error)) {
+        std::unique_lock<std::shared_mutex> state(state_mutex_);
+        background_error_ = error.message;
+        break;
+      }
+      std::shared_lock<std::shared_mutex> state(state_mutex_);
+      if (stopping_) break;
+    }
+    lock.lock();
+  }
+}
+
+std::vector<std::shared_ptr<const Segment>> Engine::PickCompactionGroup() {
+  std::shared_lock<std::shared_mutex> lock(state_mutex_);
+  if (options_.compaction_trigger == 0) return {};
+  const size_t trigger = std::max<uint32_t>(2, options_.compaction_trigger);
+  // Size-tiered: the first run of `trigger` or more consecutive segments whose sizes are within 4x.
+  for (size_t first = 0; first + trigger <= segments_.size(); ++first) {
+    uint64_t smallest = segments_[first]->file_bytes(), largest = smallest;
+    size_t last = first + 1;
+    while (last < segments_.size()) {
+      const uint64_t size = segments_[last]->file_bytes();
+      if (std::max(largest, size) > 4 * std::min(smallest, size)) break;
+      smallest = std::min(smallest, size);
+      largest = std::max(largest, size);
+      ++last;
+    }
+    if (last - first >= trigger) return {segments_.begin() + first, segments_.begin() + last};
+  }
+  return {};
+}
+
+bool Engine::MergeSegments(const std::vector<std::shared_ptr<const Segment>>& group, EngineError& error) {
+  const int64_t drop_before =
+      options_.retention_us > 0
+          ? std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+                    .count() -
+                options_.retention_us
+          : INT64_MIN;
+  const std::string segment_dir = options_.dir + "/segments";
+  const uint64_t sequence = group.back()->sequence();
+  std::string message;
+  SegmentWriter writer;
+  if (!writer.Begin(segment_dir, sequence, message)) {
+    error = {kIo, message};
+    return false;
+  }
+  // Walk the inputs' sorted key lists together; for each key merge its points, newest input winning.
+  std::vector<size_t> cursor(group.size(), 0);
+  std::vector<int64_t> ts, merged_ts;
+  std::vector<double> values, merged_values;
+  std::vector<uint32_t> priority, order;
+  while (true) {
+    const std::string* next_key = nullptr;
+    for (size_t i = 0; i < group.size(); ++i) {
+      if (cursor[i] < group[i]->keys().size() && (!next_key || group[i]->keys()[cursor[i]] < *next_key)) {
+        next_key = &group[i]->keys()[cursor[i]];
+      }
+    }
+    if (!next_key) break;
+    const std::string key = *next_key;
+    ts.clear();
+    values.clear();
+    priority.clear();
+    for (size_t i = 0; i < group.size(); ++i) {
+      if (cursor[i] >= group[i]->keys().size() || group[i]->keys()[cursor[i]] != key) continue;
+      const std::vector<BlockMeta>& blocks = group[i]->blocks_of(cursor[i]);
+      for (size_t b = 0; b < blocks.size(); ++b) {
+        if (blocks[b].max_time < drop_before) continue;
+        if (!group[i]->DecodeBlock(blocks, b, ts, values, message)) {
+          error = {kCorrupt, "compaction stopped: " + message};
+          return false;
+        }
+      }
+      priority.resize(ts.size(), static_cast<uint32_t>(i));
+      ++cursor[i];
+    }
+    order.resize(ts.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      return ts[a] != ts[b] ? ts[a] < ts[b] : priority[a] < priority[b];
+    });
+    merged_ts.clear();
+    merged_values.clear();
+    for (size_t i = 0; i < order.size(); ++i) {
+      if (i + 1 < order.size() && ts[order[i + 1]] == ts[order[i]]) continue;
+      if (ts[order[i]] < drop_before) continue;
+      merged_ts.push_back(ts[order[i]]);
+      merged_values.push_back(values[order[i]]);
+    }
+    if (!writer.Add({key, merged_ts.data(), merged_values.data(), merged_ts.size()}, message)) {
+      error = {kIo, message};
+      return false;
+    }
+  }
+  if (!writer.Finish(message)) {
+    error = {kIo, message};
+    return false;
+  }
+  const std::string merged_path = segment_dir + "/" + HexSequence(sequence) + ".seg";
+  std::shared_ptr<const Segment> merged = Segment::Open(merged_path, message);
+  if (!merged) {
+    error = {kCorrupt, "a merged segment does not read back: " + message};
+    return false;
+  }
+  {
+    std::unique_lock<std::shared_mutex> lock(state_mutex_);
+    auto first = std::find(segments_.begin(), segments_.end(), group.front());
+    segments_.erase(first, first + static_cast<ptrdiff_t>(group.size()));
+    segments_.insert(segments_.begin() + (first - segments_.begin()), merged);
+    ++compactions_;
+  }
+  // The newest input's file was replaced by the rename; the others go now.
+  for (size_t i = 0; i + 1 < group.size(); ++i) unlink(group[i]->path().c_str());
+  SyncDirectory(segment_dir);
+  return true;
+}
+
+bool Engine::Compact(EngineError& error) {
+  std::lock_guard<std::mutex> merging(compaction_mutex_);
+  std::vector<std::shared_ptr<const Segment>> all;
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mutex_);
+    all = segments_;
+  }
+  if (all.size() < 2 && (all.empty() || options_.retention_us == 0)) return true;
+  return MergeSegments(all, error);
+}
+
+uint64_t Engine::ApplyRetention(int64_t now_us) {
+  if (options_.retention_us <= 0) return 0;
+  std::lock_guard<std::mutex> merging(compaction_mutex_);
+  const int64_t cutoff = now_us - options_.retention_us;
+  std::vector<std::shared_ptr<const Segment>> expired;
+  {
+    std::unique_lock<std::shared_mutex> lock(state_mutex_);
+    for (auto it = segments_.begin(); it != segments_.end();) {
+      if ((*it)->max_time() < cutoff) {
+        expired.push_back(*it);
+        it = segments_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    retention_dropped_ += expired.size();
+  }
+  for (const auto& segment : expired) unlink(segment->path().c_str());
+  if (!expired.empty()) SyncDirectory(options_.dir + "/segments");
+  return expired.size();
+}
+
 EngineStats Engine::Stats() {
   EngineStats stats;
   std::shared_lock<std::shared_mutex> lock(state_mutex_);
@@ -507,6 +682,8 @@ EngineStats Engine::Stats() {
   stats.wal_bytes_written = wal_.bytes_written();
   stats.wal_unsynced_bytes = wal_.unsynced_bytes();
   stats.flushes = flushes_;
+  stats.compactions = compactions_;
+  stats.segments_dropped_by_retention = retention_dropped_;
   stats.recovered_points = recovery_.points;
   stats.recovered_truncated_bytes = recovery_.truncated_bytes;
   stats.unreadable_segments = unreadable_segments_;

@@ -24,6 +24,9 @@ struct EngineOptions {
   Durability durability = Durability::kBatch;
   uint32_t sync_interval_ms = 100;
   size_t memtable_bytes = 64u << 20;
+  int64_t retention_us = 0;  // 0: keep forever
+  // A run of this many consecutive segments of similar size is merged in the background (0: never).
+  uint32_t compaction_trigger = 4;
 };
 
 enum class AggregateOp : uint8_t { kCount, kSum, kAvg, kMin, kMax, kFirst, kLast };
@@ -37,7 +40,7 @@ struct EngineStats {
   uint64_t memtable_points = 0, memtable_bytes = 0, memtable_series = 0;
   uint64_t segments = 0, segment_bytes = 0, segment_points = 0;
   uint64_t wal_bytes_written = 0, wal_unsynced_bytes = 0;
-  uint64_t flushes = 0;
+  uint64_t flushes = 0, compactions = 0, segments_dropped_by_retention = 0;
   uint64_t recovered_points = 0, recovered_truncated_bytes = 0;
   std::vector<std::string> unreadable_segments;  // "path: reason"
   std::string background_error;
@@ -67,6 +70,10 @@ class Engine {
 
   // Writes everything in memory to a segment and waits for it (blocking: call off the main thread).
   bool Flush(EngineError& error);
+  // Merges every segment into one (blocking: call off the main thread).
+  bool Compact(EngineError& error);
+  // Drops the segments whose newest point is older than now_us - retention; returns how many.
+  uint64_t ApplyRetention(int64_t now_us);
   EngineStats Stats();
   const std::string& dir() const { return options_.dir; }
 
@@ -81,6 +88,10 @@ class Engine {
   void FreezeLocked();
   void FlushLoop();
   bool WriteImmutable(EngineError& error);
+  void CompactionLoop();
+  // With compaction_mutex_ held: merges a run of consecutive segments into one.
+  bool MergeSegments(const std::vector<std::shared_ptr<const Segment>>& group, EngineError& error);
+  std::vector<std::shared_ptr<const Segment>> PickCompactionGroup();
 
   EngineOptions options_;
   DirLock lock_;
@@ -98,6 +109,13 @@ class Engine {
   uint64_t flushes_ = 0;
   std::string background_error_;
   std::thread flush_thread_;
+
+  std::mutex compaction_mutex_;  // one merge or retention pass at a time
+  std::condition_variable_any compaction_wake_;
+  bool compaction_requested_ = false;
+  uint64_t compactions_ = 0;
+  uint64_t retention_dropped_ = 0;
+  std::thread compaction_thread_;
 
   WalRecoveryStats recovery_;
   std::vector<std::string> unreadable_segments_;

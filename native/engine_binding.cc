@@ -92,7 +92,8 @@ int64_t RequireTimestamp(const Napi::CallbackInfo& info, size_t index, const cha
 
 void ThrowEngineError(Napi::Env env, const EngineError& error) { ThrowCoded(env, error.code, error.message); }
 
-// engineOpen(dir, durability 0|1|2, syncIntervalMs, memtableBytes): EngineHandle
+// engineOpen(dir, durability 0|1|2, syncIntervalMs, memtableBytes, retentionUs (0: forever),
+//            compactionTrigger (0: no background merges)): EngineHandle
 Napi::Value EngineOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   EngineOptions options;
@@ -101,6 +102,9 @@ Napi::Value EngineOpen(const Napi::CallbackInfo& info) {
   options.durability = static_cast<Durability>(durability);
   options.sync_interval_ms = static_cast<uint32_t>(RequireCount(info, 2, 60'000));
   options.memtable_bytes = RequireCount(info, 3, size_t{1} << 40);
+  options.retention_us = RequireTimestamp(info, 4, "retentionUs");
+  if (options.retention_us < 0) ThrowRangeError(env, kInvalidArgument, "retentionUs must not be negative");
+  options.compaction_trigger = static_cast<uint32_t>(RequireCount(info, 5, 1000));
   EngineError error;
   std::shared_ptr<Engine> engine = Engine::Open(options, error);
   if (!engine) ThrowEngineError(env, error);
@@ -247,6 +251,22 @@ Napi::Value EngineFlush(const Napi::CallbackInfo& info) {
   return worker->Promise();
 }
 
+// engineCompact(handle): Promise<void>
+Napi::Value EngineCompact(const Napi::CallbackInfo& info) {
+  EngineHandle& handle = RequireHandle(info);
+  std::shared_ptr<Engine> engine = handle.engine;
+  auto* worker = new EngineWorker(info.Env(), handle, [engine](EngineError& error) { return engine->Compact(error); });
+  worker->Queue();
+  return worker->Promise();
+}
+
+// engineApplyRetention(handle, nowUs): number of segments dropped
+Napi::Value EngineApplyRetention(const Napi::CallbackInfo& info) {
+  EngineHandle& handle = RequireHandle(info);
+  const int64_t now_us = RequireTimestamp(info, 1, "now");
+  return Napi::Number::New(info.Env(), static_cast<double>(handle.engine->ApplyRetention(now_us)));
+}
+
 // engineClose(handle): Promise<void> — waits for this handle's pending work, then releases its
 // share of the engine (the last share syncs the log and stops the background thread).
 Napi::Value EngineClose(const Napi::CallbackInfo& info) {
@@ -282,6 +302,8 @@ Napi::Value EngineStatsValue(const Napi::CallbackInfo& info) {
   set("walBytesWritten", stats.wal_bytes_written);
   set("walUnsyncedBytes", stats.wal_unsynced_bytes);
   set("flushes", stats.flushes);
+  set("compactions", stats.compactions);
+  set("segmentsDroppedByRetention", stats.segments_dropped_by_retention);
   set("recoveredPoints", stats.recovered_points);
   set("recoveredTruncatedBytes", stats.recovered_truncated_bytes);
   Napi::Array unreadable = Napi::Array::New(env, stats.unreadable_segments.size());
@@ -306,6 +328,8 @@ void RegisterEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("engineAggregate", Napi::Function::New(env, EngineAggregate, "engineAggregate"));
   exports.Set("engineScan", Napi::Function::New(env, EngineScan, "engineScan"));
   exports.Set("engineFlush", Napi::Function::New(env, EngineFlush, "engineFlush"));
+  exports.Set("engineCompact", Napi::Function::New(env, EngineCompact, "engineCompact"));
+  exports.Set("engineApplyRetention", Napi::Function::New(env, EngineApplyRetention, "engineApplyRetention"));
   exports.Set("engineClose", Napi::Function::New(env, EngineClose, "engineClose"));
   exports.Set("engineStats", Napi::Function::New(env, EngineStatsValue, "engineStats"));
   exports.Set("seriesKey", Napi::Function::New(env, SeriesKey, "seriesKey"));

@@ -93,109 +93,132 @@ bool GetBlockMeta(const uint8_t*& p, const uint8_t* end, BlockMeta& m) {
 
 }  // namespace
 
-bool WriteSegment(const std::string& dir, uint64_t sequence, const std::vector<SeriesToWrite>& series,
-                  std::string& error) {
-  const std::string final_path = dir + "/" + HexSequence(sequence) + ".seg";
-  const std::string temp_path = final_path + ".tmp";
-  int fd = open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    error = ErrnoText("cannot create " + temp_path);
+SegmentWriter::~SegmentWriter() {
+  if (fd_ >= 0) {
+    close(fd_);
+    unlink(temp_path_.c_str());
+  }
+}
+
+bool SegmentWriter::Begin(const std::string& dir, uint64_t sequence, std::string& error) {
+  dir_ = dir;
+  sequence_ = sequence;
+  final_path_ = dir + "/" + HexSequence(sequence) + ".seg";
+  temp_path_ = final_path_ + ".tmp";
+  fd_ = open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    error = ErrnoText("cannot create " + temp_path_);
     return false;
   }
-  auto fail = [&](const std::string& what) {
-    error = ErrnoText(what);
-    close(fd);
-    unlink(temp_path.c_str());
+  out_.reserve(1 << 20);
+  Put(out_, kMagic, sizeof(kMagic));
+  return true;
+}
+
+bool SegmentWriter::Spill(std::string& error) {
+  if (!WriteAll(fd_, out_.data(), out_.size())) {
+    error = ErrnoText("cannot write " + temp_path_);
     return false;
-  };
-
-  std::vector<uint8_t> out;
-  out.reserve(1 << 20);
-  Put(out, kMagic, sizeof(kMagic));
-  uint64_t file_offset = 0;  // bytes already written to fd
-  std::vector<std::vector<BlockMeta>> metas(series.size());
-  std::vector<uint8_t> ts_bytes;
-  int64_t min_time = INT64_MAX, max_time = INT64_MIN;
-  uint64_t points = 0;
-  for (size_t s = 0; s < series.size(); ++s) {
-    const SeriesToWrite& one = series[s];
-    for (size_t start = 0; start < one.count; start += kBlockPoints) {
-      const size_t count = std::min(kBlockPoints, one.count - start);
-      BlockMeta meta = SummariseBlock(one.timestamps + start, one.values + start, count);
-      meta.offset = file_offset + out.size();
-      const size_t block_start = out.size();
-      ts_bytes.clear();
-      EncodeTimestamps(one.timestamps + start, count, ts_bytes);
-      PutScalar(out, static_cast<uint32_t>(ts_bytes.size()));
-      Put(out, ts_bytes.data(), ts_bytes.size());
-      EncodeValues(one.values + start, count, out);
-      meta.length = static_cast<uint32_t>(out.size() - block_start);
-      meta.crc = Crc32c(out.data() + block_start, meta.length);
-      metas[s].push_back(meta);
-      min_time = std::min(min_time, meta.min_time);
-      max_time = std::max(max_time, meta.max_time);
-      points += count;
-      if (out.size() > (8u << 20)) {  // stream large segments out instead of holding them whole
-        if (!WriteAll(fd, out.data(), out.size())) return fail("cannot write " + temp_path);
-        file_offset += out.size();
-        out.clear();
-      }
-    }
   }
-  const uint64_t index_offset = file_offset + out.size();
-  const size_t index_start = out.size();
-  PutScalar(out, static_cast<uint32_t>(series.size()));
-  for (size_t s = 0; s < series.size(); ++s) {
-    PutScalar(out, static_cast<uint16_t>(series[s].key.size()));
-    Put(out, series[s].key.data(), series[s].key.size());
-    PutScalar(out, static_cast<uint32_t>(metas[s].size()));
-    for (const BlockMeta& meta : metas[s]) PutBlockMeta(out, meta);
-  }
-  const uint64_t index_length = out.size() - index_start;
-  const uint32_t index_crc = Crc32c(out.data() + index_start, index_length);
+  written_ += out_.size();
+  out_.clear();
+  return true;
+}
 
-  const uint64_t bloom_offset = file_offset + out.size();
-  const size_t bloom_start = out.size();
-  const uint64_t bloom_bits = std::max<uint64_t>(64, ((series.size() * 10 + 63) / 64) * 64);
+bool SegmentWriter::Add(const SeriesToWrite& one, std::string& error) {
+  if (one.count == 0) return true;
+  keys_.emplace_back(one.key);
+  metas_.emplace_back();
+  for (size_t start = 0; start < one.count; start += kBlockPoints) {
+    const size_t count = std::min(kBlockPoints, one.count - start);
+    BlockMeta meta = SummariseBlock(one.timestamps + start, one.values + start, count);
+    meta.offset = written_ + out_.size();
+    const size_t block_start = out_.size();
+    ts_bytes_.clear();
+    EncodeTimestamps(one.timestamps + start, count, ts_bytes_);
+    PutScalar(out_, static_cast<uint32_t>(ts_bytes_.size()));
+    Put(out_, ts_bytes_.data(), ts_bytes_.size());
+    EncodeValues(one.values + start, count, out_);
+    meta.length = static_cast<uint32_t>(out_.size() - block_start);
+    meta.crc = Crc32c(out_.data() + block_start, meta.length);
+    metas_.back().push_back(meta);
+    min_time_ = std::min(min_time_, meta.min_time);
+    max_time_ = std::max(max_time_, meta.max_time);
+    points_ += count;
+  }
+  // Stream large segments out instead of holding them whole.
+  return out_.size() <= (8u << 20) || Spill(error);
+}
+
+bool SegmentWriter::Finish(std::string& error) {
+  const uint64_t index_offset = written_ + out_.size();
+  const size_t index_start = out_.size();
+  PutScalar(out_, static_cast<uint32_t>(keys_.size()));
+  for (size_t s = 0; s < keys_.size(); ++s) {
+    PutScalar(out_, static_cast<uint16_t>(keys_[s].size()));
+    Put(out_, keys_[s].data(), keys_[s].size());
+    PutScalar(out_, static_cast<uint32_t>(metas_[s].size()));
+    for (const BlockMeta& meta : metas_[s]) PutBlockMeta(out_, meta);
+  }
+  const uint64_t index_length = out_.size() - index_start;
+  const uint32_t index_crc = Crc32c(out_.data() + index_start, index_length);
+
+  const uint64_t bloom_offset = written_ + out_.size();
+  const size_t bloom_start = out_.size();
+  const uint64_t bloom_bits = std::max<uint64_t>(64, ((keys_.size() * 10 + 63) / 64) * 64);
   std::vector<uint8_t> bits(bloom_bits / 8, 0);
-  for (const SeriesToWrite& one : series) {
+  for (const std::string& key : keys_) {
     uint64_t h1, h2;
-    HashKey(one.key, h1, h2);
+    HashKey(key, h1, h2);
     for (uint32_t i = 0; i < kBloomHashes; ++i) {
       const uint64_t bit = (h1 + i * h2) % bloom_bits;
       bits[bit / 8] |= static_cast<uint8_t>(1u << (bit % 8));
     }
   }
-  PutScalar(out, kBloomHashes);
-  PutScalar(out, bloom_bits);
-  Put(out, bits.data(), bits.size());
-  const uint64_t bloom_length = out.size() - bloom_start;
-  const uint32_t bloom_crc = Crc32c(out.data() + bloom_start, bloom_length);
+  PutScalar(out_, kBloomHashes);
+  PutScalar(out_, bloom_bits);
+  Put(out_, bits.data(), bits.size());
+  const uint64_t bloom_length = out_.size() - bloom_start;
+  const uint32_t bloom_crc = Crc32c(out_.data() + bloom_start, bloom_length);
 
-  const size_t footer_start = out.size();
-  PutScalar(out, index_offset);
-  PutScalar(out, index_length);
-  PutScalar(out, index_crc);
-  PutScalar(out, bloom_offset);
-  PutScalar(out, bloom_length);
-  PutScalar(out, bloom_crc);
-  PutScalar(out, sequence);
-  PutScalar(out, min_time);
-  PutScalar(out, max_time);
-  PutScalar(out, points);
-  PutScalar(out, Crc32c(out.data() + footer_start, out.size() - footer_start));
-  Put(out, kEndMagic, sizeof(kEndMagic));
+  const size_t footer_start = out_.size();
+  PutScalar(out_, index_offset);
+  PutScalar(out_, index_length);
+  PutScalar(out_, index_crc);
+  PutScalar(out_, bloom_offset);
+  PutScalar(out_, bloom_length);
+  PutScalar(out_, bloom_crc);
+  PutScalar(out_, sequence_);
+  PutScalar(out_, min_time_);
+  PutScalar(out_, max_time_);
+  PutScalar(out_, points_);
+  PutScalar(out_, Crc32c(out_.data() + footer_start, out_.size() - footer_start));
+  Put(out_, kEndMagic, sizeof(kEndMagic));
 
-  if (!WriteAll(fd, out.data(), out.size())) return fail("cannot write " + temp_path);
-  if (fdatasync(fd) != 0) return fail("cannot fsync " + temp_path);
-  close(fd);
-  if (rename(temp_path.c_str(), final_path.c_str()) != 0) {
-    error = ErrnoText("cannot rename " + temp_path);
-    unlink(temp_path.c_str());
+  if (!Spill(error)) return false;
+  if (fdatasync(fd_) != 0) {
+    error = ErrnoText("cannot fsync " + temp_path_);
     return false;
   }
-  SyncDirectory(dir);
+  close(fd_);
+  fd_ = -1;
+  if (rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
+    error = ErrnoText("cannot rename " + temp_path_);
+    unlink(temp_path_.c_str());
+    return false;
+  }
+  SyncDirectory(dir_);
   return true;
+}
+
+bool WriteSegment(const std::string& dir, uint64_t sequence, const std::vector<SeriesToWrite>& series,
+                  std::string& error) {
+  SegmentWriter writer;
+  if (!writer.Begin(dir, sequence, error)) return false;
+  for (const SeriesToWrite& one : series) {
+    if (!writer.Add(one, error)) return false;
+  }
+  return writer.Finish(error);
 }
 
 Segment::~Segment() {
@@ -246,7 +269,6 @@ std::unique_ptr<Segment> Segment::Open(const std::string& path, std::string& err
   }
   uint64_t index_offset, index_length, bloom_offset, bloom_length;
   uint32_t index_crc, bloom_crc;
-  int64_t min_time, max_time;
   const uint8_t* p = footer;
   GetScalar(p, end, index_offset);
   GetScalar(p, end, index_length);
@@ -255,8 +277,8 @@ std::unique_ptr<Segment> Segment::Open(const std::string& path, std::string& err
   GetScalar(p, end, bloom_length);
   GetScalar(p, end, bloom_crc);
   GetScalar(p, end, segment->sequence_);
-  GetScalar(p, end, min_time);
-  GetScalar(p, end, max_time);
+  GetScalar(p, end, segment->min_time_);
+  GetScalar(p, end, segment->max_time_);
   GetScalar(p, end, segment->points_);
   const uint64_t body = segment->size_ - kFooterBytes;
   if (index_offset > body || index_length > body - index_offset || bloom_offset > body ||

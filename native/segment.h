@@ -41,6 +41,36 @@ struct SeriesToWrite {
   size_t count;
 };
 
+// Writes one segment series by series, so a merge of big segments holds one series at a time.
+// Series must be added in key order. Nothing is visible until Finish() renames the file into place
+// (replacing a segment of the same sequence: how a merge takes the place of its newest input).
+class SegmentWriter {
+ public:
+  SegmentWriter() = default;
+  SegmentWriter(const SegmentWriter&) = delete;
+  SegmentWriter& operator=(const SegmentWriter&) = delete;
+  ~SegmentWriter();  // abandons an unfinished file
+
+  bool Begin(const std::string& dir, uint64_t sequence, std::string& error);
+  bool Add(const SeriesToWrite& series, std::string& error);
+  bool Finish(std::string& error);
+  uint64_t points() const { return points_; }
+
+ private:
+  bool Spill(std::string& error);
+
+  std::string dir_, final_path_, temp_path_;
+  uint64_t sequence_ = 0;
+  int fd_ = -1;
+  std::vector<uint8_t> out_;
+  uint64_t written_ = 0;  // bytes already in the file
+  std::vector<std::string> keys_;
+  std::vector<std::vector<BlockMeta>> metas_;
+  std::vector<uint8_t> ts_bytes_;
+  int64_t min_time_ = INT64_MAX, max_time_ = INT64_MIN;
+  uint64_t points_ = 0;
+};
+
 // Writes a complete segment durably; false with `error` on any I/O failure (nothing left behind).
 bool WriteSegment(const std::string& dir, uint64_t sequence, const std::vector<SeriesToWrite>& series,
                   std::string& error);
@@ -58,7 +88,12 @@ class Segment {
   bool DecodeBlock(const std::vector<BlockMeta>& blocks, size_t index, std::vector<int64_t>& ts,
                    std::vector<double>& values, std::string& error) const;
 
+  // Keys in sorted order, and the blocks of the key at the same position.
+  const std::vector<std::string>& keys() const { return keys_; }
+  const std::vector<BlockMeta>& blocks_of(size_t key_index) const { return blocks_[key_index]; }
   uint64_t sequence() const { return sequence_; }
+  int64_t min_time() const { return min_time_; }
+  int64_t max_time() const { return max_time_; }
   uint64_t points() const { return points_; }
   uint64_t file_bytes() const { return size_; }
   const std::string& path() const { return path_; }
@@ -73,6 +108,7 @@ class Segment {
   size_t size_ = 0;
   uint64_t sequence_ = 0;
   uint64_t points_ = 0;
+  int64_t min_time_ = 0, max_time_ = 0;
   std::vector<std::string> keys_;  // sorted
   std::vector<std::vector<BlockMeta>> blocks_;
   uint32_t bloom_hashes_ = 0;

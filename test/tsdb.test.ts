@@ -202,7 +202,7 @@ describe('durability and recovery', () => {
       db.writeBatch('f', {}, Float64Array.from({ length: 1000 }, (_, i) => batch * 1000 + i), new Float64Array(1000).fill(batch));
     }
     await db.flush();
-    expect(db.stats().segments).toBeGreaterThan(5);
+    expect(db.stats().flushes).toBeGreaterThan(5);
     expect(db.aggregate({ series: 'f', op: 'count' })).toBe(40_000);
     await db.close();
     const reopened = await openDb(dir);
@@ -276,6 +276,76 @@ describe('durability and recovery', () => {
     );
     for (const id of [1, 2, 3]) {
       expect(db.aggregate({ series: 'workers', tags: { id: String(id) }, op: 'sum' })).toBe(10000 * id);
+    }
+  });
+});
+
+describe('compaction and retention', () => {
+  it('compact() merges every segment into one, newest writes winning, answers unchanged', async () => {
+    const dir = tempDir();
+    const db = await openDb(dir);
+    const reference = new ReferenceSeries();
+    for (let round = 0; round < 5; round++) {
+      // Overlapping rounds: each rewrites half of the previous one's timestamps.
+      const ts = BigInt64Array.from({ length: 3000 }, (_, i) => BigInt(round * 1500 + i));
+      const vs = Float64Array.from({ length: 3000 }, (_, i) => round * 10_000 + i);
+      db.writeBatch('c', { k: '1' }, ts, vs);
+      db.writeBatch('other', {}, ts, vs);
+      ts.forEach((t, i) => reference.write(t, vs[i]!));
+      await db.flush();
+    }
+    expect(db.stats().segments).toBeGreaterThanOrEqual(2);
+    const before = [...db.scan({ series: 'c', tags: { k: '1' } })];
+    expect(before).toEqual(reference.range(-(2n ** 63n), 2n ** 63n - 1n));
+    await db.compact();
+    expect(db.stats().segments).toBe(1);
+    expect(fs.readdirSync(path.join(dir, 'segments')).filter((name) => name.endsWith('.seg'))).toHaveLength(1);
+    expect([...db.scan({ series: 'c', tags: { k: '1' } })]).toEqual(before);
+    for (const op of OPS) {
+      expectClose(db.aggregate({ series: 'c', tags: { k: '1' }, start: 700n, end: 7000n, op }), reference.aggregate(op, 700n, 7000n), op);
+    }
+    await db.close();
+    const reopened = await openDb(dir);
+    expect([...reopened.scan({ series: 'c', tags: { k: '1' } })]).toEqual(before);
+    expect(reopened.aggregate({ series: 'other', op: 'count' })).toBe(before.length);
+  });
+
+  it('merges similar-sized segments in the background so their number stays bounded', async () => {
+    const db = await openDb(tempDir());
+    for (let round = 0; round < 16; round++) {
+      db.writeBatch('bg', {}, Float64Array.from({ length: 2000 }, (_, i) => round * 2000 + i), new Float64Array(2000).fill(round));
+      await db.flush();
+    }
+    const deadline = Date.now() + 10_000;
+    while (db.stats().segments > 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(db.stats().segments).toBeLessThanOrEqual(4);
+    expect(db.stats().compactions).toBeGreaterThan(0);
+    expect(db.aggregate({ series: 'bg', op: 'count' })).toBe(32_000);
+    expect(db.aggregate({ series: 'bg', op: 'sum' })).toBe(2000 * ((15 * 16) / 2));
+  });
+
+  it('drops whole segments past the retention age, over simulated time', async () => {
+    const day = 86_400_000_000n;
+    // Background merges off, so each simulated day stays its own segment; data in the future, so
+    // the background retention pass (real clock) leaves it alone.
+    const db = await openDb(tempDir(), { retention: '7d', compactionTrigger: 0 });
+    const start = BigInt(Date.now()) * 1000n + 100n * day;
+    for (let d = 0n; d < 10n; d++) {
+      db.writeBatch('ret', {}, BigInt64Array.from([start + d * day, start + d * day + 1n]), Float64Array.from([Number(d), Number(d)]));
+      await db.flush(); // one segment per simulated day
+    }
+    expect(db.stats().segments).toBe(10);
+    expect(db.applyRetention(start + 5n * day)).toBe(0); // nothing older than 7 days yet
+    const dropped = db.applyRetention(start + 12n * day); // cutoff: day 5
+    expect(dropped).toBe(5);
+    expect(db.stats().segmentsDroppedByRetention).toBe(5);
+    expect(db.aggregate({ series: 'ret', op: 'min' })).toBe(5);
+    expect(db.aggregate({ series: 'ret', op: 'count' })).toBe(10);
+  });
+
+  it('rejects a retention it cannot read', async () => {
+    for (const retention of ['7', '7y', '-1d', '0d', 'd']) {
+      await expect(sluice.open({ dir: tempDir(), retention })).rejects.toThrow(/retention must be a positive whole number with a unit s, m, h, d or w/);
     }
   });
 });

@@ -20,6 +20,12 @@ export interface OpenOptions {
   syncIntervalMs?: number;
   /** Memtable budget in bytes before a flush to a segment (default 64 MiB). */
   memtableBytes?: number;
+  /** How long data is kept, e.g. '30d', '12h', '2w' (s m h d w); segments entirely older are
+   * dropped. Default: forever. */
+  retention?: string;
+  /** Merge a run of this many similar-sized segments in the background (default 4; 0 turns
+   * background merging off, e.g. for a bulk load followed by compact()). */
+  compactionTrigger?: number;
 }
 
 export interface SeriesSelector {
@@ -42,6 +48,23 @@ const OP_CODES: Record<AggregateOp, number> = { count: 0, sum: 1, avg: 2, min: 3
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const SCAN_BATCH = 65_536;
+
+const DURATION_UNITS: Record<string, bigint> = {
+  s: 1_000_000n,
+  m: 60_000_000n,
+  h: 3_600_000_000n,
+  d: 86_400_000_000n,
+  w: 604_800_000_000n,
+};
+
+/** '30d' -> microseconds; `what` names the option in the error. */
+export function parseDuration(text: unknown, what: string): bigint {
+  const match = typeof text === 'string' ? /^(\d+)([smhdw])$/.exec(text) : null;
+  if (!match || BigInt(match[1]!) === 0n) {
+    throw invalid(`${what} must be a positive whole number with a unit s, m, h, d or w (such as "30d"), got ${JSON.stringify(text)}`);
+  }
+  return BigInt(match[1]!) * DURATION_UNITS[match[2]!]!;
+}
 
 function invalid(message: string): SluiceError {
   return new SluiceError('SLUICE_INVALID_ARGUMENT', message);
@@ -193,6 +216,22 @@ export class Database {
     }
   }
 
+  /** Merges every segment into one (the background does this by size tiers on its own). */
+  async compact(): Promise<void> {
+    try {
+      await native().addon.engineCompact(this.#open());
+    } catch (error) {
+      throw asSluiceError(error);
+    }
+  }
+
+  /** Drops the segments whose newest point is older than `now - retention` (default now: the clock).
+   * The background does this every minute; pass `now` to apply it at another time. */
+  applyRetention(now: Timestamp = BigInt(Date.now()) * 1000n): number {
+    const handle = this.#open();
+    return native().addon.engineApplyRetention(handle, BigInt(checkTimestamp(now, 'now')));
+  }
+
   /** Writes what is in memory to a segment file. */
   async flush(): Promise<void> {
     try {
@@ -240,8 +279,14 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
   if (!Number.isSafeInteger(memtableBytes) || memtableBytes < 1 << 16) {
     throw invalid(`memtableBytes must be an integer of at least 65536, got ${memtableBytes}`);
   }
+  const retentionUs = options.retention === undefined ? 0n : parseDuration(options.retention, 'retention');
+  const compactionTrigger = options.compactionTrigger ?? 4;
+  if (!Number.isInteger(compactionTrigger) || compactionTrigger === 1 || compactionTrigger < 0 || compactionTrigger > 1000) {
+    throw invalid(`compactionTrigger must be 0 (off) or an integer in 2..1000, got ${compactionTrigger}`);
+  }
   try {
-    return new Database(native().addon.engineOpen(dir, code, syncIntervalMs, memtableBytes), dir);
+    const handle = native().addon.engineOpen(dir, code, syncIntervalMs, memtableBytes, retentionUs, compactionTrigger);
+    return new Database(handle, dir);
   } catch (error) {
     throw asSluiceError(error);
   }
