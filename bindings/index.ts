@@ -74,6 +74,7 @@ export interface NativeEngineAddon {
     memtableBytes: number,
     retentionUs: bigint,
     compactionTrigger: number,
+    downsample: { series: string; everyUs: bigint; label: string; opsMask: number }[],
   ): EngineHandle;
   /** EngineWrite(): one series, many points. */
   engineWrite(handle: EngineHandle, series: string, tags: string[], timestamps: BigInt64Array | Float64Array, values: Float64Array): void;

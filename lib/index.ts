@@ -25,6 +25,7 @@ export {
   type AggregateQuery,
   type SeriesSelector,
   type DatabaseStats,
+  type DownsampleRule,
 } from './tsdb/index.js';
 
 export interface NativeInfo {

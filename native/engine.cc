@@ -296,8 +296,86 @@ bool Engine::WriteImmutable(EngineError& error) {
   }
   flush_wake_.notify_all();
   compaction_wake_.notify_all();
+  if (!options_.downsample.empty()) Downsample(*frozen);
   wal_.DeleteThrough(wal_sequence);
   return true;
+}
+
+namespace {
+
+// The series name at the front of a canonical key (up to the first unescaped ','), unescaped,
+// and where the tag part starts.
+std::string SeriesNameOfKey(std::string_view key, size_t& tags_start) {
+  std::string name;
+  size_t i = 0;
+  for (; i < key.size() && key[i] != ','; ++i) {
+    if (key[i] == '\\' && i + 1 < key.size()) ++i;
+    name.push_back(key[i]);
+  }
+  tags_start = i;
+  return name;
+}
+
+void AppendEscapedName(std::string& out, std::string_view name) {
+  for (char c : name) {
+    if (c == ',' || c == ' ' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+}
+
+constexpr const char* kOpNames[] = {"count", "sum", "avg", "min", "max", "first", "last"};
+
+int64_t FloorToBucket(int64_t t, int64_t every) {
+  int64_t q = t / every;
+  if (t % every != 0 && t < 0) --q;
+  return q * every;
+}
+
+}  // namespace
+
+void Engine::Downsample(const Memtable& flushed) {
+  std::vector<int64_t> ts;
+  std::vector<double> values;
+  flushed.ForEach([&](const std::string& key, const SeriesBuffer& series) {
+    if (series.timestamps.empty()) return;
+    size_t tags_start;
+    const std::string name = SeriesNameOfKey(key, tags_start);
+    for (const DownsampleRule& rule : options_.downsample) {
+      if (rule.series != name) continue;
+      const int64_t every = rule.every_us;
+      const int64_t first = FloorToBucket(series.min_timestamp, every);
+      const int64_t last = FloorToBucket(series.max_timestamp, every);
+      const int64_t range_end = last > INT64_MAX - every ? INT64_MAX : last + every - 1;
+      EngineError error;
+      if (!Scan(key, first, range_end, SIZE_MAX, ts, values, error)) {
+        std::unique_lock<std::shared_mutex> lock(state_mutex_);
+        background_error_ = "downsampling " + key + ": " + error.message;
+        return;
+      }
+      // One pass over the points, bucket by bucket; one output column per op.
+      std::vector<int64_t> bucket_starts;
+      std::vector<std::vector<double>> outputs(7);
+      for (size_t i = 0; i < ts.size();) {
+        const int64_t bucket = FloorToBucket(ts[i], every);
+        Accumulator accumulator;
+        for (; i < ts.size() && FloorToBucket(ts[i], every) == bucket; ++i) accumulator.Add(values[i]);
+        bucket_starts.push_back(bucket);
+        for (int op = 0; op < 7; ++op) {
+          if (rule.ops_mask & (1u << op)) outputs[op].push_back(accumulator.Result(static_cast<AggregateOp>(op)).value);
+        }
+      }
+      for (int op = 0; op < 7; ++op) {
+        if (!(rule.ops_mask & (1u << op)) || bucket_starts.empty()) continue;
+        std::string out_key;
+        AppendEscapedName(out_key, name + "." + kOpNames[op] + "_" + rule.label);
+        out_key.append(key, tags_start, std::string::npos);
+        if (!Write(out_key, bucket_starts.data(), outputs[op].data(), bucket_starts.size(), error)) {
+          std::unique_lock<std::shared_mutex> lock(state_mutex_);
+          background_error_ = "downsampling " + key + ": " + error.message;
+        }
+      }
+    }
+  });
 }
 
 bool Engine::Flush(EngineError& error) {

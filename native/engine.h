@@ -19,6 +19,15 @@
 
 namespace sluice {
 
+// A rolled-up copy of a raw series: for each `every_us` bucket, one point per op at the bucket's
+// start, in the series "<series>.<op>_<label>" with the same tags (e.g. temp.avg_1m).
+struct DownsampleRule {
+  std::string series;
+  int64_t every_us = 0;
+  std::string label;  // "1m"
+  uint8_t ops_mask = 0;  // bit i: AggregateOp i
+};
+
 struct EngineOptions {
   std::string dir;
   Durability durability = Durability::kBatch;
@@ -27,6 +36,7 @@ struct EngineOptions {
   int64_t retention_us = 0;  // 0: keep forever
   // A run of this many consecutive segments of similar size is merged in the background (0: never).
   uint32_t compaction_trigger = 4;
+  std::vector<DownsampleRule> downsample;
 };
 
 enum class AggregateOp : uint8_t { kCount, kSum, kAvg, kMin, kMax, kFirst, kLast };
@@ -88,6 +98,8 @@ class Engine {
   void FreezeLocked();
   void FlushLoop();
   bool WriteImmutable(EngineError& error);
+  // After a flush: recomputes every rollup bucket the flushed points touched, from all the data.
+  void Downsample(const Memtable& flushed);
   void CompactionLoop();
   // With compaction_mutex_ held: merges a run of consecutive segments into one.
   bool MergeSegments(const std::vector<std::shared_ptr<const Segment>>& group, EngineError& error);

@@ -93,7 +93,8 @@ int64_t RequireTimestamp(const Napi::CallbackInfo& info, size_t index, const cha
 void ThrowEngineError(Napi::Env env, const EngineError& error) { ThrowCoded(env, error.code, error.message); }
 
 // engineOpen(dir, durability 0|1|2, syncIntervalMs, memtableBytes, retentionUs (0: forever),
-//            compactionTrigger (0: no background merges)): EngineHandle
+//            compactionTrigger (0: no background merges),
+//            downsample: { series, everyUs: bigint, label, opsMask }[]): EngineHandle
 Napi::Value EngineOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   EngineOptions options;
@@ -105,6 +106,28 @@ Napi::Value EngineOpen(const Napi::CallbackInfo& info) {
   options.retention_us = RequireTimestamp(info, 4, "retentionUs");
   if (options.retention_us < 0) ThrowRangeError(env, kInvalidArgument, "retentionUs must not be negative");
   options.compaction_trigger = static_cast<uint32_t>(RequireCount(info, 5, 1000));
+  if (info.Length() <= 6 || !info[6].IsArray()) ThrowTypeError(env, kInvalidArgument, "downsample must be an array");
+  Napi::Array rules = info[6].As<Napi::Array>();
+  for (uint32_t i = 0; i < rules.Length(); ++i) {
+    Napi::Value item = rules.Get(i);
+    if (!item.IsObject()) ThrowTypeError(env, kInvalidArgument, "downsample[" + std::to_string(i) + "] must be an object");
+    Napi::Object rule = item.As<Napi::Object>();
+    DownsampleRule parsed;
+    bool lossless = false;
+    if (!rule.Get("series").IsString() || !rule.Get("label").IsString() || !rule.Get("everyUs").IsBigInt() ||
+        !rule.Get("opsMask").IsNumber()) {
+      ThrowTypeError(env, kInvalidArgument, "downsample[" + std::to_string(i) + "] needs series, label, everyUs, opsMask");
+    }
+    parsed.series = rule.Get("series").As<Napi::String>().Utf8Value();
+    parsed.label = rule.Get("label").As<Napi::String>().Utf8Value();
+    parsed.every_us = rule.Get("everyUs").As<Napi::BigInt>().Int64Value(&lossless);
+    const uint32_t mask = rule.Get("opsMask").As<Napi::Number>().Uint32Value();
+    if (!lossless || parsed.every_us <= 0 || parsed.series.empty() || mask == 0 || mask > 0x7f) {
+      ThrowRangeError(env, kInvalidArgument, "downsample[" + std::to_string(i) + "] is out of range");
+    }
+    parsed.ops_mask = static_cast<uint8_t>(mask);
+    options.downsample.push_back(std::move(parsed));
+  }
   EngineError error;
   std::shared_ptr<Engine> engine = Engine::Open(options, error);
   if (!engine) ThrowEngineError(env, error);

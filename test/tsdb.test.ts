@@ -349,3 +349,45 @@ describe('compaction and retention', () => {
     }
   });
 });
+
+describe('downsampling', () => {
+  it('writes 1 m avg/min/max rollups equal to a brute-force computation, and redoes a bucket for late points', async () => {
+    const dir = tempDir();
+    const db = await openDb(dir, { downsample: [{ series: 'temp', every: '1m' }] });
+    const minute = 60_000_000n;
+    const base = 1_700_000_040_000_000n; // not aligned to a minute: the first bucket is partial
+    const reference = new Map<bigint, number[]>();
+    const write = (t: bigint, v: number) => {
+      db.write('temp', { sensor: 'a b' }, t, v);
+      const bucket = t - (t % minute);
+      reference.set(bucket, [...(reference.get(bucket) ?? []), v]);
+    };
+    // Two hours at 7 s intervals over three flushes: buckets straddle flush boundaries.
+    for (let i = 0; i < 1029; i++) {
+      write(base + BigInt(i) * 7_000_000n, Math.round(Math.cos(i / 9) * 1000) / 10);
+      if (i === 300 || i === 700) await db.flush();
+    }
+    await db.flush();
+    write(base + 10n * minute + 1n, 1e6); // late point into an old bucket
+    await db.flush();
+    await db.flush(); // the rollups written after the last flush are in memory or a segment: both are read
+    for (const [op, compute] of [
+      ['avg', (vs: number[]) => vs.reduce((a, b) => a + b, 0) / vs.length],
+      ['min', (vs: number[]) => Math.min(...vs)],
+      ['max', (vs: number[]) => Math.max(...vs)],
+    ] as const) {
+      const rolled = [...db.scan({ series: `temp.${op}_1m`, tags: { sensor: 'a b' } })];
+      expect(rolled.map(([t]) => t)).toEqual([...reference.keys()].sort((a, b) => (a < b ? -1 : 1)));
+      for (const [t, v] of rolled) expectClose(v, compute(reference.get(t)!), `${op} at ${t}`);
+    }
+    expect(db.stats().backgroundError).toBeNull();
+  });
+
+  it('rejects rules it cannot apply', async () => {
+    await expect(sluice.open({ dir: tempDir(), downsample: [{ series: 'x', every: '1y' }] })).rejects.toThrow(/downsample\[0\]\.every must be/);
+    await expect(sluice.open({ dir: tempDir(), downsample: [{ series: 'x', every: '1m', ops: ['p99' as never] }] })).rejects.toThrow(
+      /downsample\[0\]\.ops: p99 is not one of/,
+    );
+    await expect(sluice.open({ dir: tempDir(), downsample: [{ series: '', every: '1m' }] })).rejects.toThrow(/series must be a non-empty string/);
+  });
+});

@@ -26,6 +26,18 @@ export interface OpenOptions {
   /** Merge a run of this many similar-sized segments in the background (default 4; 0 turns
    * background merging off, e.g. for a bulk load followed by compact()). */
   compactionTrigger?: number;
+  /** Rollups written as data arrives: for each `every` bucket of `series`, one point per op at the
+   * bucket's start in `<series>.<op>_<every>` with the same tags (e.g. temp.avg_1m). Buckets are
+   * recomputed from all the data whenever a flush brings points into them, late points included. */
+  downsample?: DownsampleRule[];
+}
+
+export interface DownsampleRule {
+  series: string;
+  /** Bucket width, e.g. '1m', '1h' (s m h d w). */
+  every: string;
+  /** Default ['avg', 'min', 'max']. */
+  ops?: AggregateOp[];
 }
 
 export interface SeriesSelector {
@@ -284,8 +296,20 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
   if (!Number.isInteger(compactionTrigger) || compactionTrigger === 1 || compactionTrigger < 0 || compactionTrigger > 1000) {
     throw invalid(`compactionTrigger must be 0 (off) or an integer in 2..1000, got ${compactionTrigger}`);
   }
+  const downsample = (options.downsample ?? []).map((rule, i) => {
+    if (typeof rule !== 'object' || rule === null) throw invalid(`downsample[${i}] must be an object such as { series: 'temp', every: '1m' }`);
+    const ops = rule.ops ?? ['avg', 'min', 'max'];
+    if (!Array.isArray(ops) || ops.length === 0) throw invalid(`downsample[${i}].ops must be a non-empty array of ops`);
+    let opsMask = 0;
+    for (const op of ops) {
+      const opCode = OP_CODES[op];
+      if (opCode === undefined) throw invalid(`downsample[${i}].ops: ${String(op)} is not one of ${Object.keys(OP_CODES).join(', ')}`);
+      opsMask |= 1 << opCode;
+    }
+    return { series: checkSeries(rule.series), everyUs: parseDuration(rule.every, `downsample[${i}].every`), label: rule.every, opsMask };
+  });
   try {
-    const handle = native().addon.engineOpen(dir, code, syncIntervalMs, memtableBytes, retentionUs, compactionTrigger);
+    const handle = native().addon.engineOpen(dir, code, syncIntervalMs, memtableBytes, retentionUs, compactionTrigger, downsample);
     return new Database(handle, dir);
   } catch (error) {
     throw asSluiceError(error);
