@@ -6,8 +6,14 @@
         "native/addon.cc",
         "native/boundary.cc",
         "native/build_info.cc",
+        "native/block_codec.cc",
         "native/checksum.cc",
-        "native/series_key.cc"
+        "native/codec_probe.cc",
+        "native/decimal_codec.cc",
+        "native/gorilla_codec.cc",
+        "native/huffman_coder.cc",
+        "native/series_key.cc",
+        "native/timestamp_codec.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
