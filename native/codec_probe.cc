@@ -51,11 +51,26 @@ Napi::Value CodecEncodeTimestamps(const Napi::CallbackInfo& info) {
   return ToUint8Array(info.Env(), bytes);
 }
 
-// codecDecodeTimestamps(bytes: Uint8Array, count: number): BigInt64Array — decoded straight into V8 memory.
+// The optional output argument `index` (an array of `type` with room for `count` elements), or a
+// new V8-allocated array. Reusing one array spares the allocation, which costs more than decoding.
+template <typename Array>
+Array OutputArray(const Napi::CallbackInfo& info, size_t index, napi_typedarray_type type, const char* what, size_t count) {
+  if (info.Length() <= index || info[index].IsUndefined()) return Array::New(info.Env(), count);
+  Napi::TypedArray into = RequireTypedArray(info, index, type, what);
+  if (into.ElementLength() < count) {
+    ThrowRangeError(info.Env(), kInvalidArgument,
+                    "argument " + std::to_string(index) + " has room for " + std::to_string(into.ElementLength()) +
+                        " elements, fewer than the count " + std::to_string(count));
+  }
+  return into.As<Array>();
+}
+
+// codecDecodeTimestamps(bytes: Uint8Array, count: number, into?: BigInt64Array): BigInt64Array —
+// decoded straight into V8 memory.
 Napi::Value CodecDecodeTimestamps(const Napi::CallbackInfo& info) {
   Napi::TypedArray bytes = RequireTypedArray(info, 0, napi_uint8_array, "a Uint8Array or Buffer");
   const size_t count = RequireCount(info, 1, kMaxCodecPoints);
-  Napi::BigInt64Array result = Napi::BigInt64Array::New(info.Env(), count);
+  Napi::BigInt64Array result = OutputArray<Napi::BigInt64Array>(info, 2, napi_bigint64_array, "a BigInt64Array", count);
   if (!DecodeTimestamps(bytes.As<Napi::Uint8Array>().Data(), bytes.ByteLength(), count, result.Data())) {
     ThrowCorrupt(info.Env(), "timestamp block is malformed or shorter than " + std::to_string(count) + " points");
   }
@@ -100,11 +115,12 @@ Napi::Value CodecEncodeValues(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// codecDecodeValues(bytes: Uint8Array, count: number): Float64Array — decoded straight into V8 memory.
+// codecDecodeValues(bytes: Uint8Array, count: number, into?: Float64Array): Float64Array — decoded
+// straight into V8 memory.
 Napi::Value CodecDecodeValues(const Napi::CallbackInfo& info) {
   Napi::TypedArray bytes = RequireTypedArray(info, 0, napi_uint8_array, "a Uint8Array or Buffer");
   const size_t count = RequireCount(info, 1, kMaxCodecPoints);
-  Napi::Float64Array result = Napi::Float64Array::New(info.Env(), count);
+  Napi::Float64Array result = OutputArray<Napi::Float64Array>(info, 2, napi_float64_array, "a Float64Array", count);
   if (!DecodeValues(bytes.As<Napi::Uint8Array>().Data(), bytes.ByteLength(), count, result.Data())) {
     ThrowCorrupt(info.Env(), "value block is malformed or shorter than " + std::to_string(count) + " points");
   }
