@@ -14,7 +14,7 @@ function option(name, fallback) {
 }
 const SERIES = option('series', 100);
 const BLOCK = option('block', 4096);
-const CODECS = ['auto', 'gorilla', 'decimal', 'decimal-entropy'];
+const CODECS = ['auto', 'gorilla', 'decimal', 'decimal-entropy', 'raw'];
 
 /** Cuts every series into blocks of BLOCK points (the last block of a series may be shorter). */
 function blocksOf(seriesList) {

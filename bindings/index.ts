@@ -54,7 +54,7 @@ export interface NativeAddon {
 }
 
 /** The value codecs of a segment block (docs/codecs.md). */
-export type ValueCodecName = 'gorilla' | 'decimal' | 'decimal-entropy';
+export type ValueCodecName = 'gorilla' | 'decimal' | 'decimal-entropy' | 'raw';
 /** A codec to force, or 'auto' for the smallest exact one. */
 export type ValueCodecChoice = 'auto' | ValueCodecName;
 

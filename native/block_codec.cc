@@ -1,5 +1,8 @@
 #include "block_codec.h"
 
+#include <bit>
+
+#include "bit_io.h"
 #include "decimal_codec.h"
 #include "gorilla_codec.h"
 
@@ -9,6 +12,17 @@ namespace {
 void AppendWithId(ValueCodec codec, const std::vector<uint8_t>& body, std::vector<uint8_t>& out) {
   out.push_back(static_cast<uint8_t>(codec));
   out.insert(out.end(), body.begin(), body.end());
+}
+
+void EncodeRaw(const double* values, size_t n, std::vector<uint8_t>& out) {
+  out.reserve(out.size() + 8 * n);
+  for (size_t i = 0; i < n; ++i) AppendLE64(out, std::bit_cast<uint64_t>(values[i]));
+}
+
+bool DecodeRaw(const uint8_t* data, size_t length, size_t n, double* out) {
+  if (length / 8 < n) return false;
+  for (size_t i = 0; i < n; ++i) out[i] = std::bit_cast<double>(LoadLE64(data + 8 * i));
+  return true;
 }
 
 }  // namespace
@@ -34,6 +48,12 @@ ValueCodec EncodeValues(const double* values, size_t n, std::vector<uint8_t>& ou
       best_body.swap(candidate);
     }
   }
+  // Gorilla outgrows 8 bytes per value on incompressible bits; the raw form caps the worst case.
+  if (best_body.size() > 8 * n) {
+    best = ValueCodec::kRaw;
+    best_body.clear();
+    EncodeRaw(values, n, best_body);
+  }
   AppendWithId(best, best_body, out);
   return best;
 }
@@ -42,6 +62,8 @@ bool EncodeValuesWith(ValueCodec codec, const double* values, size_t n, std::vec
   std::vector<uint8_t> body;
   if (codec == ValueCodec::kGorilla) {
     EncodeGorilla(values, n, body);
+  } else if (codec == ValueCodec::kRaw) {
+    EncodeRaw(values, n, body);
   } else if (codec == ValueCodec::kDecimal || codec == ValueCodec::kDecimalEntropy) {
     DecimalColumn column;
     if (!FindDecimalColumn(values, n, column)) return false;
@@ -68,6 +90,8 @@ bool DecodeValues(const uint8_t* data, size_t length, size_t n, double* out) {
       return DecodeDecimal(body, body_length, n, out);
     case ValueCodec::kDecimalEntropy:
       return DecodeDecimalEntropy(body, body_length, n, out);
+    case ValueCodec::kRaw:
+      return DecodeRaw(body, body_length, n, out);
   }
   return false;
 }

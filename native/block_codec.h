@@ -11,7 +11,9 @@
 
 namespace sluice {
 
-enum class ValueCodec : uint8_t { kGorilla = 1, kDecimal = 2, kDecimalEntropy = 3 };
+// kRaw (added): the 8 bytes of each double, little-endian; caps the worst case (random bits, on
+// which Gorilla's control bits would make the block larger than the input) at 8 bytes per value.
+enum class ValueCodec : uint8_t { kGorilla = 1, kDecimal = 2, kDecimalEntropy = 3, kRaw = 4 };
 
 // The block size docs/codecs.md recommends: large enough to amortise the Huffman table and block
 // headers (≤ 0.01 B/pt), small enough that a range query decodes little it does not need.

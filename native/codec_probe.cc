@@ -31,6 +31,7 @@ constexpr CodecName kCodecNames[] = {
     {"gorilla", ValueCodec::kGorilla},
     {"decimal", ValueCodec::kDecimal},
     {"decimal-entropy", ValueCodec::kDecimalEntropy},
+    {"raw", ValueCodec::kRaw},
 };
 
 const char* NameOf(ValueCodec codec) {
@@ -77,7 +78,7 @@ Napi::Value CodecDecodeTimestamps(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// codecEncodeValues(values: Float64Array, codec?: 'auto'|'gorilla'|'decimal'|'decimal-entropy'): { codec, bytes }
+// codecEncodeValues(values: Float64Array, codec?: 'auto'|'gorilla'|'decimal'|'decimal-entropy'|'raw'): { codec, bytes }
 Napi::Value CodecEncodeValues(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::TypedArray array = RequireTypedArray(info, 0, napi_float64_array, "a Float64Array");
@@ -102,7 +103,7 @@ Napi::Value CodecEncodeValues(const Napi::CallbackInfo& info) {
     }
     if (match == nullptr) {
       ThrowTypeError(env, kInvalidArgument,
-                     "argument 1 must be 'auto', 'gorilla', 'decimal' or 'decimal-entropy', not '" + requested + "'");
+                     "argument 1 must be 'auto', 'gorilla', 'decimal', 'decimal-entropy' or 'raw', not '" + requested + "'");
     }
     if (!EncodeValuesWith(match->codec, values, n, bytes)) {
       ThrowRangeError(env, kInvalidArgument, std::string("codec '") + match->name + "' cannot represent these values exactly");
