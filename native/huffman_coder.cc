@@ -203,10 +203,15 @@ bool DecodeHuffman(const uint8_t* data, size_t length, size_t n, uint32_t* symbo
   if (!ReadTable(reader, table)) return false;
   size_t stream_lengths[kHuffmanStreams];
   size_t assigned = 0;
+  uint64_t declared[kHuffmanStreams - 1];
+  for (uint64_t& stream_length : declared) {
+    if (!reader.ReadVarint(stream_length)) return false;
+  }
+  // Checked after all the lengths are read (reading them shrinks what remains), one at a time so
+  // the sum cannot wrap.
   for (size_t k = 0; k + 1 < kHuffmanStreams; ++k) {
-    uint64_t stream_length;
-    if (!reader.ReadVarint(stream_length) || stream_length > reader.remaining() - assigned) return false;
-    stream_lengths[k] = static_cast<size_t>(stream_length);
+    if (declared[k] > reader.remaining() - assigned) return false;
+    stream_lengths[k] = static_cast<size_t>(declared[k]);
     assigned += stream_lengths[k];
   }
   stream_lengths[kHuffmanStreams - 1] = reader.remaining() - assigned;
