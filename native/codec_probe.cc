@@ -66,16 +66,23 @@ Array OutputArray(const Napi::CallbackInfo& info, size_t index, napi_typedarray_
   return into.As<Array>();
 }
 
-// codecDecodeTimestamps(bytes: Uint8Array, count: number, into?: BigInt64Array): BigInt64Array —
-// decoded straight into V8 memory.
-Napi::Value CodecDecodeTimestamps(const Napi::CallbackInfo& info) {
+// Decodes argument 0 (the block) into `count` (argument 1) elements of the optional output array
+// (argument 2) or of a new one, straight in V8 memory; throws SLUICE_CORRUPT naming the column.
+template <typename Array, typename Element>
+Napi::Value DecodeColumn(const Napi::CallbackInfo& info, napi_typedarray_type type, const char* array_name,
+                         bool (*decode)(const uint8_t*, size_t, size_t, Element*), const char* column) {
   Napi::TypedArray bytes = RequireTypedArray(info, 0, napi_uint8_array, "a Uint8Array or Buffer");
   const size_t count = RequireCount(info, 1, kMaxCodecPoints);
-  Napi::BigInt64Array result = OutputArray<Napi::BigInt64Array>(info, 2, napi_bigint64_array, "a BigInt64Array", count);
-  if (!DecodeTimestamps(bytes.As<Napi::Uint8Array>().Data(), bytes.ByteLength(), count, result.Data())) {
-    ThrowCorrupt(info.Env(), "timestamp block is malformed or shorter than " + std::to_string(count) + " points");
+  Array result = OutputArray<Array>(info, 2, type, array_name, count);
+  if (!decode(bytes.As<Napi::Uint8Array>().Data(), bytes.ByteLength(), count, result.Data())) {
+    ThrowCorrupt(info.Env(), std::string(column) + " block is malformed or shorter than " + std::to_string(count) + " points");
   }
   return result;
+}
+
+// codecDecodeTimestamps(bytes: Uint8Array, count: number, into?: BigInt64Array): BigInt64Array
+Napi::Value CodecDecodeTimestamps(const Napi::CallbackInfo& info) {
+  return DecodeColumn<Napi::BigInt64Array, int64_t>(info, napi_bigint64_array, "a BigInt64Array", DecodeTimestamps, "timestamp");
 }
 
 // codecEncodeValues(values: Float64Array, codec?: 'auto'|'gorilla'|'decimal'|'decimal-entropy'|'raw'): { codec, bytes }
@@ -116,16 +123,9 @@ Napi::Value CodecEncodeValues(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// codecDecodeValues(bytes: Uint8Array, count: number, into?: Float64Array): Float64Array — decoded
-// straight into V8 memory.
+// codecDecodeValues(bytes: Uint8Array, count: number, into?: Float64Array): Float64Array
 Napi::Value CodecDecodeValues(const Napi::CallbackInfo& info) {
-  Napi::TypedArray bytes = RequireTypedArray(info, 0, napi_uint8_array, "a Uint8Array or Buffer");
-  const size_t count = RequireCount(info, 1, kMaxCodecPoints);
-  Napi::Float64Array result = OutputArray<Napi::Float64Array>(info, 2, napi_float64_array, "a Float64Array", count);
-  if (!DecodeValues(bytes.As<Napi::Uint8Array>().Data(), bytes.ByteLength(), count, result.Data())) {
-    ThrowCorrupt(info.Env(), "value block is malformed or shorter than " + std::to_string(count) + " points");
-  }
-  return result;
+  return DecodeColumn<Napi::Float64Array, double>(info, napi_float64_array, "a Float64Array", DecodeValues, "value");
 }
 
 }  // namespace

@@ -96,6 +96,26 @@ bool ReadHeader(ByteReader& reader, size_t n, DecimalHeader& header) {
   return true;
 }
 
+// What both forms share: the header and the first value, then `decode_offsets(reader, n - 1,
+// rebuild)`, which decodes the offsets its own way and hands them, ≤ kRebuildChunk at a time, to
+// rebuild(offsets, count, max_offset), which appends the values.
+template <typename DecodeOffsets>
+bool DecodeDecimalForm(const uint8_t* data, size_t length, size_t n, double* out, DecodeOffsets&& decode_offsets) {
+  ByteReader reader(data, length);
+  DecimalHeader header;
+  if (!ReadHeader(reader, n, header)) return false;
+  if (n == 0) return true;
+  const double divisor = kPowersOfTen[header.exponent];
+  uint64_t current = header.first;
+  out[0] = FromDecimal(current, divisor);
+  double* next = out + 1;
+  auto rebuild = [&](const auto* offsets, size_t count, uint64_t max_offset) {
+    RebuildChunk(offsets, count, max_offset, header.reference, current, divisor, next);
+    next += count;
+  };
+  return n == 1 || decode_offsets(reader, n - 1, rebuild);
+}
+
 }  // namespace
 
 bool FindDecimalColumn(const double* values, size_t n, DecimalColumn& column) {
@@ -155,46 +175,32 @@ bool EncodeDecimalEntropy(const DecimalColumn& column, std::vector<uint8_t>& out
 }
 
 bool DecodeDecimal(const uint8_t* data, size_t length, size_t n, double* out) {
-  ByteReader reader(data, length);
-  DecimalHeader header;
-  if (!ReadHeader(reader, n, header)) return false;
-  if (n == 0) return true;
-  const double divisor = kPowersOfTen[header.exponent];
-  uint64_t current = header.first;
-  out[0] = FromDecimal(current, divisor);
-  if (n == 1) return true;
-  uint8_t width;
-  if (!reader.ReadByte(width) || width > 64) return false;
-  if (n - 1 > (SIZE_MAX - 7) / 64) return false;  // the byte count below must not overflow
-  const size_t packed_bytes = ((n - 1) * width + 7) / 8;
-  if (reader.remaining() < packed_bytes) return false;
-  BitReader bits(reader.current(), packed_bytes);
-  uint64_t offsets[kRebuildChunk];
-  for (size_t done = 1; done < n;) {
-    const size_t count = std::min(kRebuildChunk, n - done);
-    for (size_t j = 0; j < count; ++j) offsets[j] = bits.Read(width);
-    RebuildChunk(offsets, count, LowBitsMask(width), header.reference, current, divisor, out + done);
-    done += count;
-  }
-  return true;
+  return DecodeDecimalForm(data, length, n, out, [](ByteReader& reader, size_t count, auto&& rebuild) {
+    uint8_t width;
+    if (!reader.ReadByte(width) || width > 64) return false;
+    if (count > (SIZE_MAX - 7) / 64) return false;  // the byte count below must not overflow
+    const size_t packed_bytes = (count * width + 7) / 8;
+    if (reader.remaining() < packed_bytes) return false;
+    BitReader bits(reader.current(), packed_bytes);
+    uint64_t offsets[kRebuildChunk];
+    for (size_t done = 0; done < count; done += kRebuildChunk) {
+      const size_t chunk = std::min(kRebuildChunk, count - done);
+      for (size_t j = 0; j < chunk; ++j) offsets[j] = bits.Read(width);
+      rebuild(offsets, chunk, LowBitsMask(width));
+    }
+    return true;
+  });
 }
 
 bool DecodeDecimalEntropy(const uint8_t* data, size_t length, size_t n, double* out) {
-  ByteReader reader(data, length);
-  DecimalHeader header;
-  if (!ReadHeader(reader, n, header)) return false;
-  if (n == 0) return true;
-  const double divisor = kPowersOfTen[header.exponent];
-  uint64_t current = header.first;
-  out[0] = FromDecimal(current, divisor);
-  if (n == 1) return true;
-  std::vector<uint32_t> offsets(n - 1);
-  if (!DecodeHuffman(reader.current(), reader.remaining(), n - 1, offsets.data())) return false;
-  for (size_t done = 0; done < n - 1; done += kRebuildChunk) {
-    RebuildChunk(offsets.data() + done, std::min(kRebuildChunk, n - 1 - done), kMaxHuffmanAlphabet - 1, header.reference, current, divisor,
-                 out + 1 + done);
-  }
-  return true;
+  return DecodeDecimalForm(data, length, n, out, [](ByteReader& reader, size_t count, auto&& rebuild) {
+    std::vector<uint32_t> offsets(count);
+    if (!DecodeHuffman(reader.current(), reader.remaining(), count, offsets.data())) return false;
+    for (size_t done = 0; done < count; done += kRebuildChunk) {
+      rebuild(offsets.data() + done, std::min(kRebuildChunk, count - done), kMaxHuffmanAlphabet - 1);
+    }
+    return true;
+  });
 }
 
 }  // namespace sluice
