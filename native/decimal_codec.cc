@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <memory>
 
 #include "bit_io.h"
 #include "huffman_coder.h"
@@ -194,10 +195,11 @@ bool DecodeDecimal(const uint8_t* data, size_t length, size_t n, double* out) {
 
 bool DecodeDecimalEntropy(const uint8_t* data, size_t length, size_t n, double* out) {
   return DecodeDecimalForm(data, length, n, out, [](ByteReader& reader, size_t count, auto&& rebuild) {
-    std::vector<uint32_t> offsets(count);
-    if (!DecodeHuffman(reader.current(), reader.remaining(), count, offsets.data())) return false;
+    // Not a std::vector: zero-filling 4 bytes per point first would cost more than it protects.
+    const std::unique_ptr<uint32_t[]> offsets(new uint32_t[count]);
+    if (!DecodeHuffman(reader.current(), reader.remaining(), count, offsets.get())) return false;
     for (size_t done = 0; done < count; done += kRebuildChunk) {
-      rebuild(offsets.data() + done, std::min(kRebuildChunk, count - done), kMaxHuffmanAlphabet - 1);
+      rebuild(offsets.get() + done, std::min(kRebuildChunk, count - done), kMaxHuffmanAlphabet - 1);
     }
     return true;
   });
