@@ -1,4 +1,4 @@
-// The codecs of a segment block: one call per column. Values get the smallest of three encodings
+// The codecs of a segment block: one call per column. Values get the smallest of four encodings
 // (first byte = codec id); timestamps one delta-of-delta encoding. Formats and the choice:
 // docs/codecs.md.
 #pragma once
@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+// EncodeTimestamps() and DecodeTimestamps() are declared there (their own feature pair).
 #include "timestamp_codec.h"
 
 namespace sluice {
