@@ -75,14 +75,16 @@ Napi::Value DecodeColumn(const Napi::CallbackInfo& info, napi_typedarray_type ty
   const size_t count = RequireCount(info, 1, kMaxCodecPoints);
   Array result = OutputArray<Array>(info, 2, type, array_name, count);
   if (!decode(bytes.As<Napi::Uint8Array>().Data(), bytes.ByteLength(), count, result.Data())) {
-    ThrowCorrupt(info.Env(), std::string(column) + " block is malformed or shorter than " + std::to_string(count) + " points");
+    ThrowCorrupt(info.Env(),
+                 std::string(column) + " block is malformed or shorter than " + std::to_string(count) + " points");
   }
   return result;
 }
 
 // codecDecodeTimestamps(bytes: Uint8Array, count: number, into?: BigInt64Array): BigInt64Array
 Napi::Value CodecDecodeTimestamps(const Napi::CallbackInfo& info) {
-  return DecodeColumn<Napi::BigInt64Array, int64_t>(info, napi_bigint64_array, "a BigInt64Array", DecodeTimestamps, "timestamp");
+  return DecodeColumn<Napi::BigInt64Array, int64_t>(info, napi_bigint64_array, "a BigInt64Array", DecodeTimestamps,
+                                                    "timestamp");
 }
 
 // codecEncodeValues(values: Float64Array, codec?: 'auto'|'gorilla'|'decimal'|'decimal-entropy'|'raw'): { codec, bytes }
@@ -113,7 +115,8 @@ Napi::Value CodecEncodeValues(const Napi::CallbackInfo& info) {
                      "argument 1 must be 'auto', 'gorilla', 'decimal', 'decimal-entropy' or 'raw', not '" + requested + "'");
     }
     if (!EncodeValuesWith(match->codec, values, n, bytes)) {
-      ThrowRangeError(env, kInvalidArgument, std::string("codec '") + match->name + "' cannot represent these values exactly");
+      ThrowRangeError(env, kInvalidArgument,
+                      std::string("codec '") + match->name + "' cannot represent these values exactly");
     }
     chosen = match->codec;
   }

@@ -20,14 +20,17 @@ constexpr double kPowersOfTen[kMaxDecimalExponent + 1] = {1e0,  1e1,  1e2,  1e3,
 constexpr double kMaxScaledMagnitude = 0x1p62;
 
 // The decoders' one formula; the encoder checks every value against it.
-double FromDecimal(uint64_t integer, double divisor) { return static_cast<double>(static_cast<int64_t>(integer)) / divisor; }
+double FromDecimal(uint64_t integer, double divisor) {
+  return static_cast<double>(static_cast<int64_t>(integer)) / divisor;
+}
 
 // The integer whose FromDecimal() is exactly `value` (same bits), if there is one at `exponent`.
 bool ToDecimal(double value, unsigned exponent, int64_t& integer) {
   const double scaled = value * kPowersOfTen[exponent];
   if (!(std::fabs(scaled) < kMaxScaledMagnitude)) return false;  // also rejects NaN and ±Inf
   integer = std::llround(scaled);
-  return std::bit_cast<uint64_t>(FromDecimal(static_cast<uint64_t>(integer), kPowersOfTen[exponent])) == std::bit_cast<uint64_t>(value);
+  const double decoded = FromDecimal(static_cast<uint64_t>(integer), kPowersOfTen[exponent]);
+  return std::bit_cast<uint64_t>(decoded) == std::bit_cast<uint64_t>(value);
 }
 
 // Deltas between neighbours minus their minimum: all ≥ 0. Wrapping uint64 arithmetic keeps huge
@@ -36,7 +39,8 @@ uint64_t OffsetDeltas(const std::vector<int64_t>& integers, std::vector<uint64_t
   offsets.resize(integers.size() - 1);
   int64_t min_delta = INT64_MAX;
   for (size_t i = 1; i < integers.size(); ++i) {
-    const int64_t delta = static_cast<int64_t>(static_cast<uint64_t>(integers[i]) - static_cast<uint64_t>(integers[i - 1]));
+    const int64_t delta =
+        static_cast<int64_t>(static_cast<uint64_t>(integers[i]) - static_cast<uint64_t>(integers[i - 1]));
     min_delta = std::min(min_delta, delta);
     offsets[i - 1] = static_cast<uint64_t>(delta);
   }
@@ -61,9 +65,9 @@ void RebuildChunk(const Offset* offsets, size_t count, uint64_t max_offset, uint
                   double divisor, double* out) {
   // Every integer of the chunk lies within |current| + count * (|reference| + max_offset); that
   // bound, computed once in floating point (a generous margin), replaces a check per value.
+  const double largest_step = std::fabs(static_cast<double>(static_cast<int64_t>(reference))) + static_cast<double>(max_offset);
   const double magnitude_bound =
-      std::fabs(static_cast<double>(static_cast<int64_t>(current))) +
-      static_cast<double>(count) * (std::fabs(static_cast<double>(static_cast<int64_t>(reference))) + static_cast<double>(max_offset));
+      std::fabs(static_cast<double>(static_cast<int64_t>(current))) + static_cast<double>(count) * largest_step;
   uint64_t integers[kRebuildChunk];
   for (size_t j = 0; j < count; ++j) {
     current += reference + offsets[j];
