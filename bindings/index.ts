@@ -34,7 +34,29 @@ export interface NativeAddon {
   fillSequence(count: number, start: number, step: number): Float64Array;
   /** native/boundary.cc FillSequenceExternal(): native-owned memory handed to JS with a finalizer. */
   fillSequenceExternal(count: number, start: number, step: number): Float64Array;
+  /** native/codec_probe.cc CodecEncodeTimestamps(): the timestamp column of a block (delta-of-delta, bit-packed). */
+  codecEncodeTimestamps(timestamps: BigInt64Array): Uint8Array;
+  /**
+   * native/codec_probe.cc CodecDecodeTimestamps(): exactly `count` timestamps, into a new array or the first `count`
+   * elements of `into` (returned); throws code SLUICE_CORRUPT on malformed input.
+   */
+  codecDecodeTimestamps(bytes: Uint8Array, count: number, into?: BigInt64Array): BigInt64Array;
+  /**
+   * native/codec_probe.cc CodecEncodeValues(): the value column of a block, the smallest exact codec ('auto') or the
+   * one named; throws code SLUICE_INVALID_ARGUMENT if a named codec cannot represent the values exactly.
+   */
+  codecEncodeValues(values: Float64Array, codec?: ValueCodecChoice): { codec: ValueCodecName; bytes: Uint8Array };
+  /**
+   * native/codec_probe.cc CodecDecodeValues(): exactly `count` values, into a new array or the first `count` elements
+   * of `into` (returned); throws code SLUICE_CORRUPT on malformed input.
+   */
+  codecDecodeValues(bytes: Uint8Array, count: number, into?: Float64Array): Float64Array;
 }
+
+/** The value codecs of a segment block (docs/codecs.md). */
+export type ValueCodecName = 'gorilla' | 'decimal' | 'decimal-entropy' | 'raw';
+/** A codec to force, or 'auto' for the smallest exact one. */
+export type ValueCodecChoice = 'auto' | ValueCodecName;
 
 /** An open engine, as the addon hands it out (a type-tagged external). */
 export type EngineHandle = { readonly __engineHandle: unique symbol };

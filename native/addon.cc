@@ -3,6 +3,7 @@
 
 #include "boundary.h"
 #include "build_info.h"
+#include "codec_probe.h"
 #include "engine_binding.h"
 
 namespace {
@@ -11,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sluice::RegisterBuildInfo(env, exports);
   sluice::RegisterBoundary(env, exports);
   sluice::RegisterEngine(env, exports);
+  sluice::RegisterCodecProbe(env, exports);
   return exports;
 }
 

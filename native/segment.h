@@ -18,10 +18,13 @@
 #include <string_view>
 #include <vector>
 
+#include "block_codec.h"
+
 namespace sluice {
 
-// Points per block: large enough to amortise codec headers, small enough that a range edge decodes little.
-inline constexpr size_t kBlockPoints = 4096;
+// Points per block: large enough to amortise the codecs' tables, small enough that a range edge
+// decodes little (docs/codecs.md).
+inline constexpr size_t kBlockPoints = kRecommendedBlockPoints;
 
 struct BlockMeta {
   uint64_t offset = 0;

@@ -1,0 +1,143 @@
+#include "codec_probe.h"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "block_codec.h"
+#include "errors.h"
+
+namespace sluice {
+namespace {
+
+[[noreturn]] void ThrowCorrupt(Napi::Env env, const std::string& message) {
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, kCorrupt));
+  throw error;
+}
+
+// One copy into V8 memory: the encoded size is only known after encoding.
+Napi::Uint8Array ToUint8Array(Napi::Env env, const std::vector<uint8_t>& bytes) {
+  Napi::Uint8Array result = Napi::Uint8Array::New(env, bytes.size());
+  if (!bytes.empty()) std::memcpy(result.Data(), bytes.data(), bytes.size());
+  return result;
+}
+
+struct CodecName {
+  const char* name;
+  ValueCodec codec;
+};
+constexpr CodecName kCodecNames[] = {
+    {"gorilla", ValueCodec::kGorilla},
+    {"decimal", ValueCodec::kDecimal},
+    {"decimal-entropy", ValueCodec::kDecimalEntropy},
+    {"raw", ValueCodec::kRaw},
+};
+
+const char* NameOf(ValueCodec codec) {
+  for (const CodecName& entry : kCodecNames) {
+    if (entry.codec == codec) return entry.name;
+  }
+  return "unknown";
+}
+
+// codecEncodeTimestamps(ts: BigInt64Array): Uint8Array
+Napi::Value CodecEncodeTimestamps(const Napi::CallbackInfo& info) {
+  Napi::TypedArray array = RequireTypedArray(info, 0, napi_bigint64_array, "a BigInt64Array");
+  if (array.ElementLength() > kMaxCodecPoints) {
+    ThrowRangeError(info.Env(), kInvalidArgument, "at most " + std::to_string(kMaxCodecPoints) + " timestamps per block");
+  }
+  std::vector<uint8_t> bytes;
+  EncodeTimestamps(array.As<Napi::BigInt64Array>().Data(), array.ElementLength(), bytes);
+  return ToUint8Array(info.Env(), bytes);
+}
+
+// The optional output argument `index` (an array of `type` with room for `count` elements), or a
+// new V8-allocated array. Reusing one array spares the allocation, which costs more than decoding.
+template <typename Array>
+Array OutputArray(const Napi::CallbackInfo& info, size_t index, napi_typedarray_type type, const char* what, size_t count) {
+  if (info.Length() <= index || info[index].IsUndefined()) return Array::New(info.Env(), count);
+  Napi::TypedArray into = RequireTypedArray(info, index, type, what);
+  if (into.ElementLength() < count) {
+    ThrowRangeError(info.Env(), kInvalidArgument,
+                    "argument " + std::to_string(index) + " has room for " + std::to_string(into.ElementLength()) +
+                        " elements, fewer than the count " + std::to_string(count));
+  }
+  return into.As<Array>();
+}
+
+// Decodes argument 0 (the block) into `count` (argument 1) elements of the optional output array
+// (argument 2) or of a new one, straight in V8 memory; throws SLUICE_CORRUPT naming the column.
+template <typename Array, typename Element>
+Napi::Value DecodeColumn(const Napi::CallbackInfo& info, napi_typedarray_type type, const char* array_name,
+                         bool (*decode)(const uint8_t*, size_t, size_t, Element*), const char* column) {
+  Napi::TypedArray bytes = RequireTypedArray(info, 0, napi_uint8_array, "a Uint8Array or Buffer");
+  const size_t count = RequireCount(info, 1, kMaxCodecPoints);
+  Array result = OutputArray<Array>(info, 2, type, array_name, count);
+  if (!decode(bytes.As<Napi::Uint8Array>().Data(), bytes.ByteLength(), count, result.Data())) {
+    ThrowCorrupt(info.Env(),
+                 std::string(column) + " block is malformed or shorter than " + std::to_string(count) + " points");
+  }
+  return result;
+}
+
+// codecDecodeTimestamps(bytes: Uint8Array, count: number, into?: BigInt64Array): BigInt64Array
+Napi::Value CodecDecodeTimestamps(const Napi::CallbackInfo& info) {
+  return DecodeColumn<Napi::BigInt64Array, int64_t>(info, napi_bigint64_array, "a BigInt64Array", DecodeTimestamps,
+                                                    "timestamp");
+}
+
+// codecEncodeValues(values: Float64Array, codec?: 'auto'|'gorilla'|'decimal'|'decimal-entropy'|'raw'): { codec, bytes }
+Napi::Value CodecEncodeValues(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::TypedArray array = RequireTypedArray(info, 0, napi_float64_array, "a Float64Array");
+  const size_t n = array.ElementLength();
+  if (n > kMaxCodecPoints) {
+    ThrowRangeError(env, kInvalidArgument, "at most " + std::to_string(kMaxCodecPoints) + " values per block");
+  }
+  std::string requested = "auto";
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsString()) ThrowTypeError(env, kInvalidArgument, "argument 1 must be a codec name string");
+    requested = info[1].As<Napi::String>().Utf8Value();
+  }
+  const double* values = array.As<Napi::Float64Array>().Data();
+  std::vector<uint8_t> bytes;
+  ValueCodec chosen;
+  if (requested == "auto") {
+    chosen = EncodeValues(values, n, bytes);
+  } else {
+    const CodecName* match = nullptr;
+    for (const CodecName& entry : kCodecNames) {
+      if (requested == entry.name) match = &entry;
+    }
+    if (match == nullptr) {
+      ThrowTypeError(env, kInvalidArgument,
+                     "argument 1 must be 'auto', 'gorilla', 'decimal', 'decimal-entropy' or 'raw', not '" + requested + "'");
+    }
+    if (!EncodeValuesWith(match->codec, values, n, bytes)) {
+      ThrowRangeError(env, kInvalidArgument,
+                      std::string("codec '") + match->name + "' cannot represent these values exactly");
+    }
+    chosen = match->codec;
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("codec", Napi::String::New(env, NameOf(chosen)));
+  result.Set("bytes", ToUint8Array(env, bytes));
+  return result;
+}
+
+// codecDecodeValues(bytes: Uint8Array, count: number, into?: Float64Array): Float64Array
+Napi::Value CodecDecodeValues(const Napi::CallbackInfo& info) {
+  return DecodeColumn<Napi::Float64Array, double>(info, napi_float64_array, "a Float64Array", DecodeValues, "value");
+}
+
+}  // namespace
+
+void RegisterCodecProbe(Napi::Env env, Napi::Object exports) {
+  exports.Set("codecEncodeTimestamps", Napi::Function::New(env, CodecEncodeTimestamps, "codecEncodeTimestamps"));
+  exports.Set("codecDecodeTimestamps", Napi::Function::New(env, CodecDecodeTimestamps, "codecDecodeTimestamps"));
+  exports.Set("codecEncodeValues", Napi::Function::New(env, CodecEncodeValues, "codecEncodeValues"));
+  exports.Set("codecDecodeValues", Napi::Function::New(env, CodecDecodeValues, "codecDecodeValues"));
+}
+
+}  // namespace sluice

@@ -1,0 +1,35 @@
+// Decimal codecs (after ALP, Afroozeh et al., SIGMOD 2023): values that are exactly
+// (double)integer / 10^e for one exponent e per block are stored as integers — first value, then
+// deltas as frame-of-reference offsets, bit-packed (kDecimal) or Huffman-coded (kDecimalEntropy).
+// -0.0, NaN, infinities and values needing more digits make a block non-decimal. Format:
+// docs/codecs.md "Decimal".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace sluice {
+
+inline constexpr unsigned kMaxDecimalExponent = 18;
+
+// A block of values as integers: values[i] == (double)integers[i] / 10^exponent, bit for bit.
+struct DecimalColumn {
+  unsigned exponent = 0;
+  std::vector<int64_t> integers;
+};
+
+// Finds the smallest exponent at which every value round-trips exactly; false if there is none.
+bool FindDecimalColumn(const double* values, size_t n, DecimalColumn& column);
+
+// Appends the bit-packed form (no codec id byte).
+void EncodeDecimal(const DecimalColumn& column, std::vector<uint8_t>& out);
+// Appends the Huffman-coded form (no codec id byte); false (out unchanged) if the spread of the
+// deltas exceeds the Huffman alphabet.
+bool EncodeDecimalEntropy(const DecimalColumn& column, std::vector<uint8_t>& out);
+
+// Decode exactly n values; false if the input is malformed or too short.
+bool DecodeDecimal(const uint8_t* data, size_t length, size_t n, double* out);
+bool DecodeDecimalEntropy(const uint8_t* data, size_t length, size_t n, double* out);
+
+}  // namespace sluice
