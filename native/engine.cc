@@ -290,13 +290,19 @@ bool Engine::WriteImmutable(EngineError& error) {
     if (segment) segments_.push_back(std::move(segment));
     next_segment_sequence_ = sequence + 1;
     immutable_.reset();
+    flush_finishing_ = true;
     ++flushes_;
     background_error_.clear();
     compaction_requested_ = true;
   }
-  flush_wake_.notify_all();
+  flush_wake_.notify_all();  // writers waiting on memory may go on while the rollups are written
   compaction_wake_.notify_all();
   if (!options_.downsample.empty()) Downsample(*frozen);
+  {
+    std::unique_lock<std::shared_mutex> lock(state_mutex_);
+    flush_finishing_ = false;
+  }
+  flush_wake_.notify_all();
   wal_.DeleteThrough(wal_sequence);
   return true;
 }
@@ -380,9 +386,10 @@ void Engine::Downsample(const Memtable& flushed) {
 
 bool Engine::Flush(EngineError& error) {
   std::unique_lock<std::shared_mutex> lock(state_mutex_);
-  flush_wake_.wait(lock, [&] { return !immutable_ || stopping_; });
+  auto flushed = [&] { return (!immutable_ && !flush_finishing_) || stopping_; };
+  flush_wake_.wait(lock, flushed);
   if (active_->points() > 0 && !stopping_) FreezeLocked();
-  flush_wake_.wait(lock, [&] { return !immutable_ || stopping_; });
+  flush_wake_.wait(lock, flushed);
   if (!background_error_.empty()) {
     error = {kIo, background_error_};
     return false;

@@ -118,6 +118,7 @@ class Engine {
 
   std::condition_variable_any flush_wake_;  // flush thread: work to do; writers: flush finished
   bool stopping_ = false;
+  bool flush_finishing_ = false;  // segment installed, rollups of its points still being written
   uint64_t flushes_ = 0;
   std::string background_error_;
   std::thread flush_thread_;
