@@ -7,6 +7,8 @@
         "native/boundary.cc",
         "native/build_info.cc",
         "native/checksum.cc",
+        "native/line_protocol.cc",
+        "native/line_protocol_binding.cc",
         "native/series_key.cc"
       ],
       "include_dirs": [

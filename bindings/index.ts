@@ -17,6 +17,21 @@ export interface NativeBuildInfo {
   compiler: string;
 }
 
+/** Timestamp units of line protocol input. */
+export type LineProtocolPrecision = 'ns' | 'us' | 'ms' | 's';
+
+/** Parsed line protocol as columns: point i is series seriesKeys[keyIndex[i]] at timestamps[i] (µs). */
+export interface LineProtocolBatch {
+  /** Unique canonical series keys, in order of first appearance. */
+  seriesKeys: string[];
+  keyIndex: Uint32Array;
+  /** Microseconds since the epoch. */
+  timestamps: BigInt64Array;
+  values: Float64Array;
+  /** String fields are counted, not stored (they are not float values). */
+  skippedStringFields: number;
+}
+
 /**
  * The addon's functions, one line per native entry point: the C++ side is in native/<feature>.cc.
  * Arguments are validated in lib/ before they get here; the native side checks them again.
@@ -34,6 +49,11 @@ export interface NativeAddon {
   fillSequence(count: number, start: number, step: number): Float64Array;
   /** native/boundary.cc FillSequenceExternal(): native-owned memory handed to JS with a finalizer. */
   fillSequenceExternal(count: number, start: number, step: number): Float64Array;
+  /**
+   * native/line_protocol_binding.cc ParseLineProtocolProbe(): reads the input in place; a parse
+   * error throws an Error with code SLUICE_PARSE and numeric `line` and `column`.
+   */
+  parseLineProtocol(input: Uint8Array, precision: LineProtocolPrecision, defaultTimestampUs: bigint): LineProtocolBatch;
 }
 
 export interface LoadedNative {

@@ -3,12 +3,14 @@
 
 #include "boundary.h"
 #include "build_info.h"
+#include "line_protocol_binding.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sluice::RegisterBuildInfo(env, exports);
   sluice::RegisterBoundary(env, exports);
+  sluice::RegisterLineProtocol(env, exports);
   return exports;
 }
 

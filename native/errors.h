@@ -13,6 +13,7 @@
 namespace sluice {
 
 inline constexpr const char* kInvalidArgument = "SLUICE_INVALID_ARGUMENT";
+inline constexpr const char* kParse = "SLUICE_PARSE";
 
 [[noreturn]] inline void ThrowTypeError(Napi::Env env, const char* code, const std::string& message) {
   Napi::TypeError error = Napi::TypeError::New(env, message);

@@ -1,0 +1,599 @@
+#include "line_protocol.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+
+#include "series_key.h"
+
+namespace sluice {
+
+void ParsedLines::Clear() {
+  series_keys.clear();
+  key_index.clear();
+  timestamps_us.clear();
+  values.clear();
+  skipped_string_fields = 0;
+}
+
+namespace {
+
+constexpr std::string_view kValueFieldKey = "value";
+// Bytes a backslash escapes; before any other byte a backslash is literal (as InfluxDB).
+constexpr std::string_view kMeasurementEscapes = ", ";
+constexpr std::string_view kKeyEscapes = ",= ";
+constexpr size_t kQuotedTextBytes = 64;  // how much of a key or token an error message repeats
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Bytes that end an element; a table lookup per byte keeps the scanners branch-light.
+struct ByteSet {
+  bool member[256] = {};
+  constexpr explicit ByteSet(std::string_view bytes) {
+    for (char c : bytes) member[static_cast<unsigned char>(c)] = true;
+  }
+  bool Has(char c) const { return member[static_cast<unsigned char>(c)]; }
+};
+// Each set holds the bytes that end the element, plus the newline and the backslash (handled by
+// the scanner).
+constexpr ByteSet kSeriesEnd(" \n\\");
+constexpr ByteSet kMeasurementEnd(",\n\\");
+constexpr ByteSet kTagEnd("=,\n\\");  // tag keys and values; '=' in a value must be escaped
+constexpr ByteSet kFieldKeyEnd("=, \n\\");
+constexpr ByteSet kValueEnd(", \t\r\n");
+
+// Heterogeneous lookup: a string_view into the input finds a stored std::string without a copy.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
+};
+using StringIndex = std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>>;
+
+// Appends `raw` to `out` with the escapes in `escapable` removed. Pairs are read the way the
+// scanner reads them: a backslash always takes the next byte with it.
+void Unescape(std::string_view raw, std::string_view escapable, std::string& out) {
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '\\' && i + 1 < raw.size()) {
+      if (escapable.find(raw[i + 1]) == std::string_view::npos) out.push_back('\\');
+      out.push_back(raw[++i]);
+    } else {
+      out.push_back(raw[i]);
+    }
+  }
+}
+
+// Offset of the first byte that breaks UTF-8 (overlong forms, surrogates and code points above
+// U+10FFFF included), or npos. Keys become JS strings, where invalid bytes would all turn into
+// U+FFFD and make different keys equal.
+size_t FindInvalidUtf8(std::string_view text) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t size = text.size();
+  size_t i = 0;
+  while (i < size) {
+    const unsigned char lead = bytes[i];
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t extra;
+    unsigned char low = 0x80, high = 0xBF;  // allowed range of the first continuation byte
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      extra = 1;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      extra = 2;
+      if (lead == 0xE0) low = 0xA0;
+      if (lead == 0xED) high = 0x9F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      extra = 3;
+      if (lead == 0xF0) low = 0x90;
+      if (lead == 0xF4) high = 0x8F;
+    } else {
+      return i;
+    }
+    if (extra >= size - i) return i;  // truncated sequence
+    if (bytes[i + 1] < low || bytes[i + 1] > high) return i;
+    for (size_t k = 2; k <= extra; ++k) {
+      if (bytes[i + k] < 0x80 || bytes[i + k] > 0xBF) return i;
+    }
+    i += extra + 1;
+  }
+  return std::string_view::npos;
+}
+
+// A key or token for an error message: control bytes shown as \xNN, long text shortened.
+std::string Quoted(std::string_view text) {
+  std::string out = "\"";
+  for (size_t i = 0; i < text.size() && i < kQuotedTextBytes; ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02X", c);
+      out += hex;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  if (text.size() > kQuotedTextBytes) out += "...";
+  out.push_back('"');
+  return out;
+}
+
+bool IsBoolean(std::string_view token, bool& value) {
+  static constexpr std::string_view kTrue[] = {"t", "T", "true", "True", "TRUE"};
+  static constexpr std::string_view kFalse[] = {"f", "F", "false", "False", "FALSE"};
+  for (std::string_view word : kTrue) {
+    if (token == word) return value = true;
+  }
+  for (std::string_view word : kFalse) {
+    if (token == word) {
+      value = false;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Spellings of NaN and infinity, any case, optionally negative: rejected with their own message.
+bool IsNanOrInfinity(std::string_view token) {
+  if (!token.empty() && token.front() == '-') token.remove_prefix(1);
+  std::string lower(token);
+  for (char& c : lower) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+  return lower == "nan" || lower == "inf" || lower == "infinity";
+}
+
+// Converts a timestamp in `precision` to microseconds; false when it leaves int64.
+bool ToMicroseconds(int64_t timestamp, Precision precision, int64_t& out) {
+  int64_t factor = 1;
+  switch (precision) {
+    case Precision::kNanoseconds:
+      // Floor, not truncation, so -1 ns lands in the microsecond before the epoch.
+      out = timestamp / 1000 - (timestamp % 1000 < 0 ? 1 : 0);
+      return true;
+    case Precision::kMicroseconds:
+      out = timestamp;
+      return true;
+    case Precision::kMilliseconds:
+      factor = 1000;
+      break;
+    case Precision::kSeconds:
+      factor = 1000000;
+      break;
+  }
+  if (timestamp > std::numeric_limits<int64_t>::max() / factor ||
+      timestamp < std::numeric_limits<int64_t>::min() / factor) {
+    return false;
+  }
+  out = timestamp * factor;
+  return true;
+}
+
+const char* PrecisionName(Precision precision) {
+  switch (precision) {
+    case Precision::kNanoseconds:
+      return "ns";
+    case Precision::kMicroseconds:
+      return "us";
+    case Precision::kMilliseconds:
+      return "ms";
+    case Precision::kSeconds:
+      return "s";
+  }
+  return "?";
+}
+
+// One measurement + tag set as spelled in the input, parsed once.
+struct SeriesSlot {
+  std::string measurement;  // unescaped
+  std::vector<std::pair<std::string, std::string>> tags;  // unescaped, sorted by key
+  // The key index of the field seen at each position of the line last time: lines of one series
+  // usually list their fields in the same order, so this hits without hashing.
+  std::vector<std::pair<std::string, uint32_t>> field_at_position;
+};
+
+class Parser {
+ public:
+  Parser(const char* data, size_t length, Precision precision, int64_t default_timestamp_us, ParsedLines& out,
+         LineError& error)
+      : begin_(data),
+        end_(data + length),
+        precision_(precision),
+        default_timestamp_us_(default_timestamp_us),
+        out_(out),
+        error_(error) {}
+
+  bool Run() {
+    out_.Clear();
+    // One point per line is the common case; reserving for it avoids regrowing the columns.
+    const size_t lines = static_cast<size_t>(std::count(begin_, end_, '\n')) + 1;
+    out_.key_index.reserve(lines);
+    out_.timestamps_us.reserve(lines);
+    out_.values.reserve(lines);
+    const char* p = begin_;
+    while (p < end_) {
+      const char* line_start = p;
+      p = SkipBlanks(p);
+      if (ConsumeLineEnd(p)) continue;
+      if (*p == '#') {
+        const void* newline = std::memchr(p, '\n', static_cast<size_t>(end_ - p));
+        p = newline ? static_cast<const char*>(newline) + 1 : end_;
+        continue;
+      }
+      if (!ParsePoint(p, line_start)) return false;
+    }
+    return true;
+  }
+
+ private:
+  const char* SkipBlanks(const char* p) const {
+    while (p < end_ && (*p == ' ' || *p == '\t')) ++p;
+    return p;
+  }
+
+  // Steps over "\n", "\r\n", or a final "\r"; true at the end of a line or of the input.
+  bool ConsumeLineEnd(const char*& p) const {
+    if (p == end_) return true;
+    if (*p == '\n') {
+      ++p;
+      return true;
+    }
+    if (*p == '\r' && (p + 1 == end_ || p[1] == '\n')) {
+      p += p + 1 == end_ ? 1 : 2;
+      return true;
+    }
+    return false;
+  }
+
+  // Advances over an element to the first byte of `stops` (or a newline) outside an escape pair:
+  // a backslash always takes the next byte with it.
+  static const char* ScanElement(const char* p, const char* limit, const ByteSet& stops) {
+    for (;;) {
+      while (p < limit && !stops.Has(*p)) ++p;
+      if (p == limit || *p != '\\') return p;
+      p += p + 1 < limit ? 2 : 1;
+    }
+  }
+
+  std::string Describe(const char* at) const {
+    if (at >= end_) return "end of input";
+    const unsigned char c = static_cast<unsigned char>(*at);
+    if (c == '\n' || (c == '\r' && (at + 1 == end_ || at[1] == '\n'))) return "end of line";
+    if (c >= 0x20 && c < 0x7f) return std::string("'") + static_cast<char>(c) + "'";
+    char text[16];
+    std::snprintf(text, sizeof text, "byte 0x%02X", c);
+    return text;
+  }
+
+  // Records the error at `at` (line and column from the byte offset) and empties the batch.
+  bool Fail(const char* at, std::string message) {
+    size_t line = 1;
+    const char* line_start = begin_;
+    for (const char* q = begin_; q < at;) {
+      const void* newline = std::memchr(q, '\n', static_cast<size_t>(at - q));
+      if (newline == nullptr) break;
+      q = static_cast<const char*>(newline) + 1;
+      line_start = q;
+      ++line;
+    }
+    error_.line = line;
+    error_.column = static_cast<size_t>(at - line_start) + 1;
+    error_.message = std::move(message);
+    out_.Clear();
+    return false;
+  }
+
+  bool ParsePoint(const char*& p, const char* line_start) {
+    // The series part (measurement and tags) as written, up to the first unescaped space.
+    const char* series_begin = p;
+    p = ScanElement(p, end_, kSeriesEnd);
+    const std::string_view raw_series(series_begin, static_cast<size_t>(p - series_begin));
+    if (p == end_ || *p != ' ') {
+      return Fail(p, "expected a space and a field set (field=value) after " + Quoted(raw_series) + ", found " +
+                         Describe(p));
+    }
+    uint32_t slot;
+    if (auto found = slot_by_series_.find(raw_series); found != slot_by_series_.end()) {
+      slot = found->second;
+    } else if (!AddSlot(series_begin, p, slot)) {
+      return false;
+    }
+    while (p < end_ && *p == ' ') ++p;
+    if (ConsumeLineEndPeek(p)) return Fail(p, "expected a field set (field=value) after the series, found " + Describe(p));
+
+    size_t position = 0;
+    for (;; ++position) {
+      if (position == kMaxFieldsPerLine) {
+        return Fail(p, "a line has more than " + std::to_string(kMaxFieldsPerLine) + " fields; split it");
+      }
+      const char* key_begin = p;
+      p = ScanElement(p, end_, kFieldKeyEnd);
+      const std::string_view raw_key(key_begin, static_cast<size_t>(p - key_begin));
+      if (raw_key.empty()) return Fail(p, "expected a field key, found " + Describe(p));
+      if (p == end_ || *p != '=') {
+        return Fail(p, "expected '=' after field key " + Quoted(raw_key) + ", found " + Describe(p));
+      }
+      ++p;
+      if (p < end_ && *p == '"') {
+        if (!SkipString(p)) return false;
+        ++out_.skipped_string_fields;
+      } else {
+        const char* value_begin = p;
+        while (p < end_ && !kValueEnd.Has(*p)) ++p;
+        double value;
+        uint32_t key_index;
+        if (!ParseValue(value_begin, p, raw_key, value) || !KeyIndex(slot, position, raw_key, key_begin, key_index)) {
+          return false;
+        }
+        out_.key_index.push_back(key_index);
+        out_.values.push_back(value);
+      }
+      if (p == end_ || *p != ',') break;
+      ++p;
+    }
+
+    int64_t timestamp_us = default_timestamp_us_;
+    const char* after_fields = p;
+    while (p < end_ && *p == ' ') ++p;
+    const bool has_timestamp = p > after_fields && !ConsumeLineEndPeek(p) && *p != '\t';
+    if (has_timestamp && !ParseTimestamp(p, timestamp_us)) return false;
+    p = SkipBlanks(p);
+    const char* line_end = p;
+    if (!ConsumeLineEnd(p)) {
+      return Fail(p, std::string(has_timestamp ? "expected the end of the line after the timestamp"
+                                               : "expected ',', a space or the end of the line after the field value") +
+                         ", found " + Describe(p));
+    }
+    if (static_cast<size_t>(line_end - line_start) > kMaxLineBytes) {
+      return Fail(line_start + kMaxLineBytes, "the line is longer than " + std::to_string(kMaxLineBytes) +
+                                                  " bytes; split the point or shorten its string fields");
+    }
+    out_.timestamps_us.resize(out_.values.size(), timestamp_us);
+    return true;
+  }
+
+  bool ConsumeLineEndPeek(const char* p) const { return ConsumeLineEnd(p); }
+
+  // Steps over a quoted string value (its content is not stored); p starts at the opening quote.
+  bool SkipString(const char*& p) {
+    const char* open = p++;
+    while (p < end_) {
+      if (*p == '"') {
+        ++p;
+        return true;
+      }
+      if (*p == '\\' && p + 1 < end_) ++p;
+      ++p;
+    }
+    return Fail(open, "the string field value opened here is never closed: expected '\"' before the end of the input");
+  }
+
+  // " for field \"usage\"": names the field in value errors (built only when failing).
+  static std::string ForField(std::string_view raw_key) { return " for field " + Quoted(raw_key); }
+
+  bool ParseValue(const char* begin, const char* end, std::string_view raw_key, double& value) {
+    const std::string_view token(begin, static_cast<size_t>(end - begin));
+    if (token.empty()) {
+      return Fail(begin, "expected a field value after '='" + ForField(raw_key) + ", found " + Describe(begin));
+    }
+    const char first = token.front();
+    if (first == 't' || first == 'T' || first == 'f' || first == 'F') {
+      bool truth;
+      if (!IsBoolean(token, truth)) {
+        return Fail(begin, "invalid boolean " + Quoted(token) + ForField(raw_key) +
+                               ": expected t, T, true, True, TRUE, f, F, false, False or FALSE");
+      }
+      value = truth ? 1.0 : 0.0;
+      return true;
+    }
+    if (first == '+') {
+      return Fail(begin, "a leading '+' is not accepted" + ForField(raw_key) + "; write the number without it");
+    }
+    switch (token.back()) {
+      case 'i':
+        return ParseInteger<int64_t>(begin, end - 1, "integer", raw_key, value);
+      case 'u':
+        if (first == '-') return Fail(begin, "an unsigned integer cannot be negative" + ForField(raw_key));
+        return ParseInteger<uint64_t>(begin, end - 1, "unsigned integer", raw_key, value);
+      default:
+        return ParseFloat(begin, end, raw_key, value);
+    }
+  }
+
+  // [begin, end) holds the digits; *end is the type suffix ('i' or 'u').
+  template <typename Integer>
+  bool ParseInteger(const char* begin, const char* end, const char* kind, std::string_view raw_key, double& value) {
+    Integer parsed{};
+    const auto [stop, status] = std::from_chars(begin, end, parsed);
+    if (stop != end || status == std::errc::invalid_argument) {
+      return Fail(stop, std::string("invalid ") + kind + ForField(raw_key) + ": expected digits before '" + *end +
+                            "', found " + Describe(stop));
+    }
+    if (status == std::errc::result_out_of_range) {
+      return Fail(begin, std::string(kind) + " " + Quoted(std::string_view(begin, end - begin + 1)) +
+                             ForField(raw_key) + " is outside the range [" +
+                             std::to_string(std::numeric_limits<Integer>::min()) + ", " +
+                             std::to_string(std::numeric_limits<Integer>::max()) + "]");
+    }
+    value = static_cast<double>(parsed);
+    return true;
+  }
+
+  // Checks the grammar -?(digits[.digits]|.digits)([eE][+-]?digits)? before from_chars, which
+  // would also take "inf", "nan" and "infinity".
+  bool ParseFloat(const char* begin, const char* end, std::string_view raw_key, double& value) {
+    const char* p = begin;
+    if (p < end && *p == '-') ++p;
+    const char* digits = p;
+    while (p < end && IsDigit(*p)) ++p;
+    bool has_digits = p > digits;
+    if (p < end && *p == '.') {
+      const char* fraction = ++p;
+      while (p < end && IsDigit(*p)) ++p;
+      has_digits = has_digits || p > fraction;
+    }
+    if (has_digits && p < end && (*p == 'e' || *p == 'E')) {
+      ++p;
+      if (p < end && (*p == '+' || *p == '-')) ++p;
+      const char* exponent = p;
+      while (p < end && IsDigit(*p)) ++p;
+      if (p == exponent) {
+        return Fail(p, "expected the digits of the exponent" + ForField(raw_key) + ", found " + Describe(p));
+      }
+    }
+    const std::string_view token(begin, static_cast<size_t>(end - begin));
+    if (!has_digits || p != end) {
+      if (IsNanOrInfinity(token)) {
+        return Fail(begin, "NaN and infinity are not accepted as field values (InfluxDB rejects them too)" +
+                               ForField(raw_key) + ", found " + Quoted(token));
+      }
+      const char* at = has_digits ? p : begin;
+      return Fail(at, "invalid field value " + Quoted(token) + ForField(raw_key) +
+                          ": expected a number (1, -1.5, 1e3), an integer (1i), an unsigned integer (1u), a boolean "
+                          "or a quoted string, found " +
+                          Describe(at));
+    }
+    const auto [stop, status] = std::from_chars(begin, end, value);
+    if (status == std::errc::result_out_of_range) {
+      return Fail(begin, "number " + Quoted(token) + ForField(raw_key) +
+                             " is outside the range of a 64-bit float (magnitude 2.2e-308 to 1.8e308, or 0)");
+    }
+    if (status != std::errc() || stop != end) return Fail(begin, "invalid number " + Quoted(token) + ForField(raw_key));
+    return true;
+  }
+
+  // p starts at the first byte of the timestamp.
+  bool ParseTimestamp(const char*& p, int64_t& timestamp_us) {
+    const char* begin = p;
+    while (p < end_ && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') ++p;
+    int64_t timestamp = 0;
+    const auto [stop, status] = std::from_chars(begin, p, timestamp);
+    if (stop != p || status == std::errc::invalid_argument) {
+      return Fail(stop, std::string("expected a timestamp (an integer in ") + PrecisionName(precision_) +
+                            ") or the end of the line, found " + Describe(stop));
+    }
+    if (status == std::errc::result_out_of_range || !ToMicroseconds(timestamp, precision_, timestamp_us)) {
+      return Fail(begin, "timestamp " + Quoted(std::string_view(begin, p - begin)) + " (" + PrecisionName(precision_) +
+                             ") is out of range: in microseconds it must fit a signed 64-bit integer");
+    }
+    return true;
+  }
+
+  // Parses a series part seen for the first time: [begin, end) is "measurement[,key=value...]".
+  bool AddSlot(const char* begin, const char* end, uint32_t& slot_index) {
+    const std::string_view raw(begin, static_cast<size_t>(end - begin));
+    if (const size_t bad = FindInvalidUtf8(raw); bad != std::string_view::npos) {
+      return Fail(begin + bad, "measurement and tags must be UTF-8; found invalid " + Describe(begin + bad));
+    }
+    SeriesSlot slot;
+    const char* p = ScanElement(begin, end, kMeasurementEnd);
+    if (p == begin) return Fail(begin, "expected a measurement name, found " + Describe(begin));
+    Unescape(std::string_view(begin, static_cast<size_t>(p - begin)), kMeasurementEscapes, slot.measurement);
+    while (p < end) {  // *p == ','
+      ++p;
+      if (slot.tags.size() == kMaxTagsPerSeries) {
+        return Fail(p, "a line has more than " + std::to_string(kMaxTagsPerSeries) + " tags");
+      }
+      const char* key_begin = p;
+      p = ScanElement(p, end, kTagEnd);
+      const std::string_view raw_key(key_begin, static_cast<size_t>(p - key_begin));
+      if (raw_key.empty()) return Fail(p, "expected a tag key, found " + Describe(p));
+      if (p == end || *p != '=') return Fail(p, "expected '=' after tag key " + Quoted(raw_key) + ", found " + Describe(p));
+      const char* value_begin = ++p;
+      p = ScanElement(p, end, kTagEnd);
+      if (p == value_begin) {
+        return Fail(p, "expected a value for tag " + Quoted(raw_key) + " after '=', found " + Describe(p));
+      }
+      if (p < end && *p == '=') {
+        return Fail(p, "expected ',' or a space after the value of tag " + Quoted(raw_key) +
+                           ", found '='; write it as \\= inside a tag value");
+      }
+      auto& tag = slot.tags.emplace_back();
+      Unescape(raw_key, kKeyEscapes, tag.first);
+      Unescape(std::string_view(value_begin, static_cast<size_t>(p - value_begin)), kKeyEscapes, tag.second);
+    }
+    // Validates name and tags now, so a bad tag set is reported where the series starts.
+    if (!BuildKey(slot.measurement, slot, begin)) return false;
+    slot_index = static_cast<uint32_t>(slots_.size());
+    slots_.push_back(std::move(slot));
+    slot_by_series_.emplace(raw, slot_index);
+    return true;
+  }
+
+  // Builds the canonical key of `name` with the slot's tags into key_, or fails at `at`.
+  bool BuildKey(std::string_view name, const SeriesSlot& slot, const char* at) {
+    tag_views_.clear();
+    for (const auto& [key, value] : slot.tags) tag_views_.push_back(TagView{key, value});
+    std::string message;
+    if (!BuildSeriesKey(name, tag_views_, key_, message)) {
+      return Fail(at, "invalid series " + Quoted(name) + ": " + message);
+    }
+    return true;
+  }
+
+  // The key index of field `raw_key` (at `position` in the line) of series slot `slot_index`.
+  bool KeyIndex(uint32_t slot_index, size_t position, std::string_view raw_key, const char* key_at,
+                uint32_t& key_index) {
+    SeriesSlot& slot = slots_[slot_index];
+    if (position < slot.field_at_position.size() && slot.field_at_position[position].first == raw_key) {
+      key_index = slot.field_at_position[position].second;
+      return true;
+    }
+    // Slot index and raw field key together name the series unambiguously.
+    field_lookup_.assign(reinterpret_cast<const char*>(&slot_index), sizeof slot_index);
+    field_lookup_.append(raw_key);
+    if (auto found = key_by_field_.find(field_lookup_); found != key_by_field_.end()) {
+      key_index = found->second;
+    } else {
+      if (const size_t bad = FindInvalidUtf8(raw_key); bad != std::string_view::npos) {
+        return Fail(key_at + bad, "field keys must be UTF-8; found invalid " + Describe(key_at + bad));
+      }
+      field_key_.clear();
+      Unescape(raw_key, kKeyEscapes, field_key_);
+      series_name_ = slot.measurement;
+      if (field_key_ != kValueFieldKey) {
+        series_name_.push_back('_');
+        series_name_ += field_key_;
+      }
+      if (!BuildKey(series_name_, slot, key_at)) return false;
+      // Different spellings (tag order, escapes) can give the same canonical key.
+      const auto [entry, added] = index_by_key_.try_emplace(key_, static_cast<uint32_t>(out_.series_keys.size()));
+      if (added) out_.series_keys.push_back(key_);
+      key_index = entry->second;
+      key_by_field_.emplace(field_lookup_, key_index);
+    }
+    if (position >= slot.field_at_position.size()) slot.field_at_position.resize(position + 1);
+    slot.field_at_position[position].first.assign(raw_key);
+    slot.field_at_position[position].second = key_index;
+    return true;
+  }
+
+  const char* const begin_;
+  const char* const end_;
+  const Precision precision_;
+  const int64_t default_timestamp_us_;
+  ParsedLines& out_;
+  LineError& error_;
+
+  std::vector<SeriesSlot> slots_;
+  StringIndex slot_by_series_;  // raw series part -> slot
+  StringIndex key_by_field_;    // slot index bytes + raw field key -> key index
+  StringIndex index_by_key_;    // canonical key -> key index
+  // Scratch reused across lines.
+  std::vector<TagView> tag_views_;
+  std::string key_, field_lookup_, field_key_, series_name_;
+};
+
+}  // namespace
+
+bool ParseLineProtocol(const char* data, size_t length, Precision precision, int64_t default_timestamp_us,
+                       ParsedLines& out, LineError& error) {
+  return Parser(data, length, precision, default_timestamp_us, out, error).Run();
+}
+
+}  // namespace sluice
