@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -44,7 +45,6 @@ struct ByteSet {
 };
 // Each set holds the bytes that end the element, plus the newline and the backslash (handled by
 // the scanner).
-constexpr ByteSet kSeriesEnd(" \n\\");
 constexpr ByteSet kMeasurementEnd(",\n\\");
 constexpr ByteSet kTagEnd("=,\n\\");  // tag keys and values; '=' in a value must be escaped
 constexpr ByteSet kFieldKeyEnd("=, \n\\");
@@ -103,6 +103,58 @@ IntegerStatus ParseDecimal(const char* begin, const char* end, Integer& out, con
   // Negating in unsigned arithmetic and converting back is exact for every value down to INT64_MIN.
   out = negative ? static_cast<Integer>(0 - magnitude) : static_cast<Integer>(magnitude);
   return IntegerStatus::kOk;
+}
+
+constexpr uint64_t kOnes = 0x0101010101010101;
+
+// Eight bytes from p as one word with p[0] in the low byte, on either byte order.
+uint64_t LoadWord(const char* p) {
+  uint64_t word;
+  std::memcpy(&word, p, sizeof word);
+  if constexpr (std::endian::native == std::endian::big) word = __builtin_bswap64(word);
+  return word;
+}
+
+// The top bit of each byte of `word` equal to `byte`. The lowest set bit is exact: a false
+// positive can only appear above a true match, through the borrow.
+uint64_t MatchBytes(uint64_t word, char byte) {
+  const uint64_t diff = word ^ (kOnes * static_cast<unsigned char>(byte));
+  return (diff - kOnes) & ~diff & (0x80 * kOnes);
+}
+
+// First ' ', '\n' or '\\' at or after p, eight bytes per step; `end` when there is none. The
+// series part of every line is scanned with it, so it is the hottest loop of the parser.
+const char* FindSeriesStop(const char* p, const char* end) {
+  for (; end - p >= 8; p += 8) {
+    const uint64_t word = LoadWord(p);
+    const uint64_t found = MatchBytes(word, ' ') | MatchBytes(word, '\n') | MatchBytes(word, '\\');
+    if (found != 0) return p + std::countr_zero(found) / 8;
+  }
+  while (p < end && *p != ' ' && *p != '\n' && *p != '\\') ++p;
+  return p;
+}
+
+// A fast hash for the series table: eight bytes per multiply. Seeded per process (address layout
+// and clock) so input cannot be crafted offline to collide; not a cryptographic defence.
+uint64_t HashBytes(std::string_view text) {
+  constexpr uint64_t kMultiplier = 0x9E3779B97F4A7C15;  // 2^64 / golden ratio: spreads the bits
+  static const uint64_t seed =
+      (reinterpret_cast<uintptr_t>(&kMultiplier) ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())) *
+      kMultiplier;
+  uint64_t hash = seed ^ text.size();
+  size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    hash = (hash ^ LoadWord(text.data() + i)) * kMultiplier;
+    hash ^= hash >> 32;
+  }
+  if (i < text.size()) {
+    uint64_t tail = 0;
+    std::memcpy(&tail, text.data() + i, text.size() - i);
+    hash = (hash ^ tail) * kMultiplier;
+    hash ^= hash >> 32;
+  }
+  hash *= kMultiplier;
+  return hash ^ (hash >> 29);  // the table indexes with the low bits: fold the high ones in
 }
 
 // Heterogeneous lookup: a string_view into the input finds a stored std::string without a copy.
@@ -246,11 +298,59 @@ const char* PrecisionName(Precision precision) {
 
 // One measurement + tag set as spelled in the input, parsed once.
 struct SeriesSlot {
+  std::string raw;          // as written in the input: the table's key
   std::string measurement;  // unescaped
   std::vector<std::pair<std::string, std::string>> tags;  // unescaped, sorted by key
   // The key index of the field seen at each position of the line last time: lines of one series
   // usually list their fields in the same order, so this hits without hashing.
   std::vector<std::pair<std::string, uint32_t>> field_at_position;
+};
+
+// Raw series part -> slot: open addressing with linear probing over a flat array, so a lookup
+// is usually one probe and one compare, where std::unordered_map chased node pointers.
+class SlotTable {
+ public:
+  static constexpr uint32_t kAbsent = std::numeric_limits<uint32_t>::max();
+
+  uint32_t Find(std::string_view raw, uint64_t hash, const std::vector<SeriesSlot>& slots) const {
+    if (entries_.empty()) return kAbsent;
+    for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
+      const Entry& entry = entries_[i];
+      if (entry.slot == kAbsent) return kAbsent;
+      if (entry.hash == hash && slots[entry.slot].raw == raw) return entry.slot;
+    }
+  }
+
+  void Insert(uint64_t hash, uint32_t slot) {
+    if ((count_ + 1) * 2 > entries_.size()) Grow();  // at most half full keeps probe runs short
+    Place(hash, slot);
+    ++count_;
+  }
+
+ private:
+  struct Entry {
+    uint64_t hash = 0;
+    uint32_t slot = kAbsent;
+  };
+
+  void Place(uint64_t hash, uint32_t slot) {
+    size_t i = hash & mask_;
+    while (entries_[i].slot != kAbsent) i = (i + 1) & mask_;
+    entries_[i] = Entry{hash, slot};
+  }
+
+  void Grow() {
+    std::vector<Entry> old = std::move(entries_);
+    entries_.assign(std::max<size_t>(64, old.size() * 2), Entry{});
+    mask_ = entries_.size() - 1;
+    for (const Entry& entry : old) {
+      if (entry.slot != kAbsent) Place(entry.hash, entry.slot);
+    }
+  }
+
+  std::vector<Entry> entries_;
+  size_t mask_ = 0;
+  size_t count_ = 0;
 };
 
 class Parser {
@@ -266,8 +366,10 @@ class Parser {
 
   bool Run() {
     out_.Clear();
+    if (begin_ == end_) return true;  // also keeps a null pointer of an empty input away from memchr
     // One point per line is the common case; reserving for it avoids regrowing the columns.
-    const size_t lines = static_cast<size_t>(std::count(begin_, end_, '\n')) + 1;
+    size_t lines = 1;
+    for (const char* q = begin_; (q = static_cast<const char*>(std::memchr(q, '\n', static_cast<size_t>(end_ - q)))) != nullptr; ++q) ++lines;
     out_.key_index.reserve(lines);
     out_.timestamps_us.reserve(lines);
     out_.values.reserve(lines);
@@ -347,18 +449,19 @@ class Parser {
   bool ParsePoint(const char*& p, const char* line_start) {
     // The series part (measurement and tags) as written, up to the first unescaped space.
     const char* series_begin = p;
-    p = ScanElement(p, end_, kSeriesEnd);
+    for (;;) {
+      p = FindSeriesStop(p, end_);
+      if (p == end_ || *p != '\\') break;
+      p += p + 1 < end_ ? 2 : 1;  // a backslash takes the next byte with it
+    }
     const std::string_view raw_series(series_begin, static_cast<size_t>(p - series_begin));
     if (p == end_ || *p != ' ') {
       return Fail(p, "expected a space and a field set (field=value) after " + Quoted(raw_series) + ", found " +
                          Describe(p));
     }
-    uint32_t slot;
-    if (auto found = slot_by_series_.find(raw_series); found != slot_by_series_.end()) {
-      slot = found->second;
-    } else if (!AddSlot(series_begin, p, slot)) {
-      return false;
-    }
+    const uint64_t hash = HashBytes(raw_series);
+    uint32_t slot = slot_table_.Find(raw_series, hash, slots_);
+    if (slot == SlotTable::kAbsent && !AddSlot(series_begin, p, hash, slot)) return false;
     while (p < end_ && *p == ' ') ++p;
     if (ConsumeLineEndPeek(p)) return Fail(p, "expected a field set (field=value) after the series, found " + Describe(p));
 
@@ -541,12 +644,13 @@ class Parser {
   }
 
   // Parses a series part seen for the first time: [begin, end) is "measurement[,key=value...]".
-  bool AddSlot(const char* begin, const char* end, uint32_t& slot_index) {
+  bool AddSlot(const char* begin, const char* end, uint64_t hash, uint32_t& slot_index) {
     const std::string_view raw(begin, static_cast<size_t>(end - begin));
     if (const size_t bad = FindInvalidUtf8(raw); bad != std::string_view::npos) {
       return Fail(begin + bad, "measurement and tags must be UTF-8; found invalid " + Describe(begin + bad));
     }
     SeriesSlot slot;
+    slot.raw.assign(raw);
     const char* p = ScanElement(begin, end, kMeasurementEnd);
     if (p == begin) return Fail(begin, "expected a measurement name, found " + Describe(begin));
     Unescape(std::string_view(begin, static_cast<size_t>(p - begin)), kMeasurementEscapes, slot.measurement);
@@ -577,7 +681,7 @@ class Parser {
     if (!BuildKey(slot.measurement, slot, begin)) return false;
     slot_index = static_cast<uint32_t>(slots_.size());
     slots_.push_back(std::move(slot));
-    slot_by_series_.emplace(raw, slot_index);
+    slot_table_.Insert(hash, slot_index);
     return true;
   }
 
@@ -637,7 +741,7 @@ class Parser {
   LineError& error_;
 
   std::vector<SeriesSlot> slots_;
-  StringIndex slot_by_series_;  // raw series part -> slot
+  SlotTable slot_table_;        // raw series part -> slot
   StringIndex key_by_field_;    // slot index bytes + raw field key -> key index
   StringIndex index_by_key_;    // canonical key -> key index
   // Scratch reused across lines.
