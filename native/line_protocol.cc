@@ -6,11 +6,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <functional>
 #include <limits>
 #include <string_view>
 #include <system_error>
-#include <unordered_map>
 #include <utility>
 
 #include "series_key.h"
@@ -157,13 +155,6 @@ uint64_t HashBytes(std::string_view text) {
   return hash ^ (hash >> 29);  // the table indexes with the low bits: fold the high ones in
 }
 
-// Heterogeneous lookup: a string_view into the input finds a stored std::string without a copy.
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view text) const noexcept { return std::hash<std::string_view>{}(text); }
-};
-using StringIndex = std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>>;
-
 // Appends `raw` to `out` with the escapes in `escapable` removed. Pairs are read the way the
 // scanner reads them: a backslash always takes the next byte with it.
 void Unescape(std::string_view raw, std::string_view escapable, std::string& out) {
@@ -301,42 +292,52 @@ struct SeriesSlot {
   std::string raw;          // as written in the input: the table's key
   std::string measurement;  // unescaped
   std::vector<std::pair<std::string, std::string>> tags;  // unescaped, sorted by key
-  // The key index of the field seen at each position of the line last time: lines of one series
-  // usually list their fields in the same order, so this hits without hashing.
-  std::vector<std::pair<std::string, uint32_t>> field_at_position;
+  // The field (index into Parser::fields_) seen at each position of the line last time: lines of
+  // one series usually list their fields in the same order, so this hits without hashing.
+  std::vector<uint32_t> field_at_position;
 };
 
-// Raw series part -> slot: open addressing with linear probing over a flat array, so a lookup
-// is usually one probe and one compare, where std::unordered_map chased node pointers.
-class SlotTable {
+// A field key as written, of one slot, and the series it names.
+struct KnownField {
+  uint32_t slot;
+  uint32_t key_index;
+  std::string raw_key;
+};
+
+// Hash -> index into a vector the caller owns (slots, fields, series keys); the caller's
+// `matches(index)` settles collisions. Open addressing with linear probing over a flat array: a
+// lookup is usually one probe and one compare, and an insert allocates nothing but the rare
+// growth, where std::unordered_map chased node pointers and allocated a node and a key copy.
+class IndexTable {
  public:
   static constexpr uint32_t kAbsent = std::numeric_limits<uint32_t>::max();
 
-  uint32_t Find(std::string_view raw, uint64_t hash, const std::vector<SeriesSlot>& slots) const {
+  template <typename Matches>
+  uint32_t Find(uint64_t hash, Matches matches) const {
     if (entries_.empty()) return kAbsent;
     for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
       const Entry& entry = entries_[i];
-      if (entry.slot == kAbsent) return kAbsent;
-      if (entry.hash == hash && slots[entry.slot].raw == raw) return entry.slot;
+      if (entry.index == kAbsent) return kAbsent;
+      if (entry.hash == hash && matches(entry.index)) return entry.index;
     }
   }
 
-  void Insert(uint64_t hash, uint32_t slot) {
+  void Insert(uint64_t hash, uint32_t index) {
     if ((count_ + 1) * 2 > entries_.size()) Grow();  // at most half full keeps probe runs short
-    Place(hash, slot);
+    Place(hash, index);
     ++count_;
   }
 
  private:
   struct Entry {
     uint64_t hash = 0;
-    uint32_t slot = kAbsent;
+    uint32_t index = kAbsent;
   };
 
-  void Place(uint64_t hash, uint32_t slot) {
+  void Place(uint64_t hash, uint32_t index) {
     size_t i = hash & mask_;
-    while (entries_[i].slot != kAbsent) i = (i + 1) & mask_;
-    entries_[i] = Entry{hash, slot};
+    while (entries_[i].index != kAbsent) i = (i + 1) & mask_;
+    entries_[i] = Entry{hash, index};
   }
 
   void Grow() {
@@ -344,7 +345,7 @@ class SlotTable {
     entries_.assign(std::max<size_t>(64, old.size() * 2), Entry{});
     mask_ = entries_.size() - 1;
     for (const Entry& entry : old) {
-      if (entry.slot != kAbsent) Place(entry.hash, entry.slot);
+      if (entry.index != kAbsent) Place(entry.hash, entry.index);
     }
   }
 
@@ -460,8 +461,8 @@ class Parser {
                          Describe(p));
     }
     const uint64_t hash = HashBytes(raw_series);
-    uint32_t slot = slot_table_.Find(raw_series, hash, slots_);
-    if (slot == SlotTable::kAbsent && !AddSlot(series_begin, p, hash, slot)) return false;
+    uint32_t slot = slot_table_.Find(hash, [&](uint32_t i) { return slots_[i].raw == raw_series; });
+    if (slot == IndexTable::kAbsent && !AddSlot(series_begin, p, hash, slot)) return false;
     while (p < end_ && *p == ' ') ++p;
     if (ConsumeLineEndPeek(p)) return Fail(p, "expected a field set (field=value) after the series, found " + Describe(p));
 
@@ -699,37 +700,50 @@ class Parser {
   // The key index of field `raw_key` (at `position` in the line) of series slot `slot_index`.
   bool KeyIndex(uint32_t slot_index, size_t position, std::string_view raw_key, const char* key_at,
                 uint32_t& key_index) {
-    SeriesSlot& slot = slots_[slot_index];
-    if (position < slot.field_at_position.size() && slot.field_at_position[position].first == raw_key) {
-      key_index = slot.field_at_position[position].second;
+    std::vector<uint32_t>& hints = slots_[slot_index].field_at_position;
+    if (position < hints.size() && hints[position] != IndexTable::kAbsent &&
+        fields_[hints[position]].raw_key == raw_key) {
+      key_index = fields_[hints[position]].key_index;
       return true;
     }
-    // Slot index and raw field key together name the series unambiguously.
-    field_lookup_.assign(reinterpret_cast<const char*>(&slot_index), sizeof slot_index);
-    field_lookup_.append(raw_key);
-    if (auto found = key_by_field_.find(field_lookup_); found != key_by_field_.end()) {
-      key_index = found->second;
-    } else {
-      if (const size_t bad = FindInvalidUtf8(raw_key); bad != std::string_view::npos) {
-        return Fail(key_at + bad, "field keys must be UTF-8; found invalid " + Describe(key_at + bad));
-      }
-      field_key_.clear();
-      Unescape(raw_key, kKeyEscapes, field_key_);
-      series_name_ = slot.measurement;
-      if (field_key_ != kValueFieldKey) {
-        series_name_.push_back('_');
-        series_name_ += field_key_;
-      }
-      if (!BuildKey(series_name_, slot, key_at)) return false;
-      // Different spellings (tag order, escapes) can give the same canonical key.
-      const auto [entry, added] = index_by_key_.try_emplace(key_, static_cast<uint32_t>(out_.series_keys.size()));
-      if (added) out_.series_keys.push_back(key_);
-      key_index = entry->second;
-      key_by_field_.emplace(field_lookup_, key_index);
+    const uint64_t hash = HashBytes(raw_key) ^ (slot_index * 0x9E3779B97F4A7C15);  // the slot picks the series too
+    uint32_t field = field_table_.Find(hash, [&](uint32_t i) {
+      return fields_[i].slot == slot_index && fields_[i].raw_key == raw_key;
+    });
+    if (field == IndexTable::kAbsent) {
+      if (!AddField(slot_index, raw_key, key_at, field)) return false;
+      field_table_.Insert(hash, field);
     }
-    if (position >= slot.field_at_position.size()) slot.field_at_position.resize(position + 1);
-    slot.field_at_position[position].first.assign(raw_key);
-    slot.field_at_position[position].second = key_index;
+    if (position >= hints.size()) hints.resize(position + 1, IndexTable::kAbsent);
+    hints[position] = field;
+    key_index = fields_[field].key_index;
+    return true;
+  }
+
+  // Builds the series of a field seen for the first time in its slot.
+  bool AddField(uint32_t slot_index, std::string_view raw_key, const char* key_at, uint32_t& field) {
+    if (const size_t bad = FindInvalidUtf8(raw_key); bad != std::string_view::npos) {
+      return Fail(key_at + bad, "field keys must be UTF-8; found invalid " + Describe(key_at + bad));
+    }
+    const SeriesSlot& slot = slots_[slot_index];
+    field_key_.clear();
+    Unescape(raw_key, kKeyEscapes, field_key_);
+    series_name_ = slot.measurement;
+    if (field_key_ != kValueFieldKey) {
+      series_name_.push_back('_');
+      series_name_ += field_key_;
+    }
+    if (!BuildKey(series_name_, slot, key_at)) return false;
+    // Different spellings (tag order, escapes) can give the same canonical key.
+    const uint64_t hash = HashBytes(key_);
+    uint32_t key_index = key_table_.Find(hash, [&](uint32_t i) { return out_.series_keys[i] == key_; });
+    if (key_index == IndexTable::kAbsent) {
+      key_index = static_cast<uint32_t>(out_.series_keys.size());
+      out_.series_keys.push_back(key_);
+      key_table_.Insert(hash, key_index);
+    }
+    field = static_cast<uint32_t>(fields_.size());
+    fields_.push_back(KnownField{slot_index, key_index, std::string(raw_key)});
     return true;
   }
 
@@ -741,12 +755,13 @@ class Parser {
   LineError& error_;
 
   std::vector<SeriesSlot> slots_;
-  SlotTable slot_table_;        // raw series part -> slot
-  StringIndex key_by_field_;    // slot index bytes + raw field key -> key index
-  StringIndex index_by_key_;    // canonical key -> key index
+  std::vector<KnownField> fields_;
+  IndexTable slot_table_;   // raw series part -> slots_
+  IndexTable field_table_;  // slot + raw field key -> fields_
+  IndexTable key_table_;    // canonical key -> out_.series_keys
   // Scratch reused across lines.
   std::vector<TagView> tag_views_;
-  std::string key_, field_lookup_, field_key_, series_name_;
+  std::string key_, field_key_, series_name_;
 };
 
 }  // namespace
