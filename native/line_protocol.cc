@@ -247,6 +247,37 @@ bool IsNanOrInfinity(std::string_view token) {
   return lower == "nan" || lower == "inf" || lower == "infinity";
 }
 
+// For a decimal from_chars found out of range: true when it is tiny (it underflows), false when
+// it is huge. Only the sign of its decimal exponent matters at these extremes. The grammar was
+// checked already: -?digits[.digits][(e|E)[+-]digits].
+bool UnderflowsToZero(std::string_view token) {
+  size_t i = token.front() == '-' ? 1 : 0;
+  int64_t exponent10 = 0;  // of the first nonzero digit
+  bool found = false, fraction = false;
+  for (int64_t fraction_position = 0; i < token.size() && token[i] != 'e' && token[i] != 'E'; ++i) {
+    if (token[i] == '.') {
+      fraction = true;
+      continue;
+    }
+    if (fraction) ++fraction_position;
+    if (!found && token[i] != '0') {
+      found = true;
+      exponent10 = fraction ? -fraction_position : 0;
+    } else if (found && !fraction) {
+      ++exponent10;
+    }
+  }
+  int64_t exponent = 0;
+  bool negative = false;
+  if (i < token.size()) {
+    ++i;  // 'e' or 'E'
+    if (token[i] == '+' || token[i] == '-') negative = token[i++] == '-';
+    // Saturates: any exponent past a million is as out of range as that one.
+    for (; i < token.size(); ++i) exponent = std::min<int64_t>(exponent * 10 + (token[i] - '0'), 1000000);
+  }
+  return exponent10 + (negative ? -exponent : exponent) < 0;
+}
+
 // Converts a timestamp in `precision` to microseconds; false when it leaves int64.
 bool ToMicroseconds(int64_t timestamp, Precision precision, int64_t& out) {
   int64_t factor = 1;
@@ -621,8 +652,12 @@ class Parser {
     }
     const auto [stop, status] = std::from_chars(begin, end, value);
     if (status == std::errc::result_out_of_range) {
+      if (UnderflowsToZero(token)) {  // as Go's ParseFloat, which InfluxDB uses: too small is zero
+        value = *begin == '-' ? -0.0 : 0.0;
+        return true;
+      }
       return Fail(begin, "number " + Quoted(token) + ForField(raw_key) +
-                             " is outside the range of a 64-bit float (magnitude 2.2e-308 to 1.8e308, or 0)");
+                             " is outside the range of a 64-bit float (largest magnitude about 1.8e308)");
     }
     if (status != std::errc() || stop != end) return Fail(begin, "invalid number " + Quoted(token) + ForField(raw_key));
     return true;
