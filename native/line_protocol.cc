@@ -49,15 +49,22 @@ constexpr ByteSet kFieldKeyEnd("=, \n\\");
 constexpr ByteSet kValueEnd(", \t\r\n");
 constexpr ByteSet kTimestampEnd(" \t\r\n");
 
+constexpr uint64_t kOnes = 0x0101010101010101;
+
+// Eight bytes from p as one word with p[0] in the low byte, on either byte order.
+uint64_t LoadWord(const char* p) {
+  uint64_t word;
+  std::memcpy(&word, p, sizeof word);
+  if constexpr (std::endian::native == std::endian::big) word = __builtin_bswap64(word);
+  return word;
+}
+
 // True when the 8 bytes at p are all ASCII digits; `value` is then their decimal value. Eight
 // digits at a time with shifts and multiplies on one 64-bit word (timestamps have 10 to 19).
 bool EightDigits(const char* p, uint64_t& value) {
-  uint64_t chunk;
-  std::memcpy(&chunk, p, sizeof chunk);
-  if constexpr (std::endian::native == std::endian::big) chunk = __builtin_bswap64(chunk);
+  uint64_t chunk = LoadWord(p);
   // A byte below '0' sets its top bit in the subtraction, one above '9' in the addition; bytes
   // below the first bad one are digits, so no borrow or carry reaches it first.
-  constexpr uint64_t kOnes = 0x0101010101010101;
   if ((((chunk - '0' * kOnes) | (chunk + 0x46 * kOnes)) & (0x80 * kOnes)) != 0) return false;
   chunk -= '0' * kOnes;  // byte i (little-endian) holds digit i, most significant first
   chunk = ((chunk * 10) + (chunk >> 8)) & 0x00FF00FF00FF00FF;    // 4 lanes of two digits
@@ -103,16 +110,6 @@ IntegerStatus ParseDecimal(const char* begin, const char* end, Integer& out, con
   return IntegerStatus::kOk;
 }
 
-constexpr uint64_t kOnes = 0x0101010101010101;
-
-// Eight bytes from p as one word with p[0] in the low byte, on either byte order.
-uint64_t LoadWord(const char* p) {
-  uint64_t word;
-  std::memcpy(&word, p, sizeof word);
-  if constexpr (std::endian::native == std::endian::big) word = __builtin_bswap64(word);
-  return word;
-}
-
 // The top bit of each byte of `word` equal to `byte`. The lowest set bit is exact: a false
 // positive can only appear above a true match, through the borrow.
 uint64_t MatchBytes(uint64_t word, char byte) {
@@ -137,7 +134,8 @@ const char* FindSeriesStop(const char* p, const char* end) {
 uint64_t HashBytes(std::string_view text) {
   constexpr uint64_t kMultiplier = 0x9E3779B97F4A7C15;  // 2^64 / golden ratio: spreads the bits
   static const uint64_t seed =
-      (reinterpret_cast<uintptr_t>(&kMultiplier) ^ static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())) *
+      (reinterpret_cast<uintptr_t>(&kMultiplier) ^
+       static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())) *
       kMultiplier;
   uint64_t hash = seed ^ text.size();
   size_t i = 0;
@@ -401,7 +399,10 @@ class Parser {
     if (begin_ == end_) return true;  // also keeps a null pointer of an empty input away from memchr
     // One point per line is the common case; reserving for it avoids regrowing the columns.
     size_t lines = 1;
-    for (const char* q = begin_; (q = static_cast<const char*>(std::memchr(q, '\n', static_cast<size_t>(end_ - q)))) != nullptr; ++q) ++lines;
+    for (const char* q = begin_; q < end_; ++q, ++lines) {
+      q = static_cast<const char*>(std::memchr(q, '\n', static_cast<size_t>(end_ - q)));
+      if (q == nullptr) break;
+    }
     out_.key_index.reserve(lines);
     out_.timestamps_us.reserve(lines);
     out_.values.reserve(lines);
@@ -495,7 +496,9 @@ class Parser {
     uint32_t slot = slot_table_.Find(hash, [&](uint32_t i) { return slots_[i].raw == raw_series; });
     if (slot == IndexTable::kAbsent && !AddSlot(series_begin, p, hash, slot)) return false;
     while (p < end_ && *p == ' ') ++p;
-    if (ConsumeLineEndPeek(p)) return Fail(p, "expected a field set (field=value) after the series, found " + Describe(p));
+    if (AtLineEnd(p)) {
+      return Fail(p, "expected a field set (field=value) after the series, found " + Describe(p));
+    }
 
     size_t position = 0;
     for (;; ++position) {
@@ -531,7 +534,7 @@ class Parser {
     int64_t timestamp_us = default_timestamp_us_;
     const char* after_fields = p;
     while (p < end_ && *p == ' ') ++p;
-    const bool has_timestamp = p > after_fields && !ConsumeLineEndPeek(p) && *p != '\t';
+    const bool has_timestamp = p > after_fields && !AtLineEnd(p) && *p != '\t';
     if (has_timestamp && !ParseTimestamp(p, timestamp_us)) return false;
     p = SkipBlanks(p);
     const char* line_end = p;
@@ -548,7 +551,7 @@ class Parser {
     return true;
   }
 
-  bool ConsumeLineEndPeek(const char* p) const { return ConsumeLineEnd(p); }
+  bool AtLineEnd(const char* p) const { return ConsumeLineEnd(p); }  // ConsumeLineEnd on a copy
 
   // Steps over a quoted string value (its content is not stored); p starts at the opening quote.
   bool SkipString(const char*& p) {
@@ -699,7 +702,9 @@ class Parser {
       p = ScanElement(p, end, kTagEnd);
       const std::string_view raw_key(key_begin, static_cast<size_t>(p - key_begin));
       if (raw_key.empty()) return Fail(p, "expected a tag key, found " + Describe(p));
-      if (p == end || *p != '=') return Fail(p, "expected '=' after tag key " + Quoted(raw_key) + ", found " + Describe(p));
+      if (p == end || *p != '=') {
+        return Fail(p, "expected '=' after tag key " + Quoted(raw_key) + ", found " + Describe(p));
+      }
       const char* value_begin = ++p;
       p = ScanElement(p, end, kTagEnd);
       if (p == value_begin) {

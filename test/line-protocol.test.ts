@@ -334,6 +334,7 @@ describe('line protocol parser: arguments', () => {
       [[1, 2], {}, TypeError, /got Array/],
       ['m value=1', null, TypeError, /options must be an object/],
       ['m value=1', { precision: 'h' }, RangeError, /options.precision must be one of 'ns', 'us', 'ms', 's', got "h"/],
+      ['m value=1', { precision: 9 }, TypeError, /options.precision must be one of .* got 9/],
       ['m value=1', { defaultTimestampUs: 5 }, TypeError, /options.defaultTimestampUs must be a bigint/],
       ['m value=1', { defaultTimestampUs: 2n ** 63n }, RangeError, /must fit a signed 64-bit integer/],
     ];

@@ -32,13 +32,16 @@ export function parseLines(input: string | Uint8Array, options: ParseLinesOption
   }
   const { precision = 'ns', defaultTimestampUs = BigInt(Date.now()) * 1000n } = options;
   if (typeof precision !== 'string' || !PRECISIONS.includes(precision)) {
-    throw invalidArgument(RangeError, `options.precision must be one of 'ns', 'us', 'ms', 's', got ${describe(precision)}`);
+    const ErrorType = typeof precision === 'string' ? RangeError : TypeError;
+    throw invalidArgument(ErrorType, `options.precision must be one of 'ns', 'us', 'ms', 's', got ${describe(precision)}`);
   }
   if (typeof defaultTimestampUs !== 'bigint') {
-    throw invalidArgument(TypeError, `options.defaultTimestampUs must be a bigint (µs since the epoch), got ${describe(defaultTimestampUs)}`);
+    const got = describe(defaultTimestampUs);
+    throw invalidArgument(TypeError, `options.defaultTimestampUs must be a bigint (µs since the epoch), got ${got}`);
   }
   if (defaultTimestampUs < INT64_MIN || defaultTimestampUs > INT64_MAX) {
-    throw invalidArgument(RangeError, `options.defaultTimestampUs must fit a signed 64-bit integer, got ${defaultTimestampUs}`);
+    const message = `options.defaultTimestampUs must fit a signed 64-bit integer, got ${defaultTimestampUs}`;
+    throw invalidArgument(RangeError, message);
   }
   const bytes = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
   return native().addon.parseLineProtocol(bytes, precision, defaultTimestampUs);
