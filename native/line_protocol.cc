@@ -505,14 +505,8 @@ class Parser {
       if (position == kMaxFieldsPerLine) {
         return Fail(p, "a line has more than " + std::to_string(kMaxFieldsPerLine) + " fields; split it");
       }
-      const char* key_begin = p;
-      p = ScanElement(p, end_, kFieldKeyEnd);
-      const std::string_view raw_key(key_begin, static_cast<size_t>(p - key_begin));
-      if (raw_key.empty()) return Fail(p, "expected a field key, found " + Describe(p));
-      if (p == end_ || *p != '=') {
-        return Fail(p, "expected '=' after field key " + Quoted(raw_key) + ", found " + Describe(p));
-      }
-      ++p;
+      std::string_view raw_key;
+      if (!ScanKey(p, end_, kFieldKeyEnd, "field", raw_key)) return false;
       if (p < end_ && *p == '"') {
         if (!SkipString(p)) return false;
         ++out_.skipped_string_fields;
@@ -521,7 +515,7 @@ class Parser {
         while (p < end_ && !kValueEnd.Has(*p)) ++p;
         double value;
         uint32_t key_index;
-        if (!ParseValue(value_begin, p, raw_key, value) || !KeyIndex(slot, position, raw_key, key_begin, key_index)) {
+        if (!ParseValue(value_begin, p, raw_key, value) || !KeyIndex(slot, position, raw_key, raw_key.data(), key_index)) {
           return false;
         }
         out_.key_index.push_back(key_index);
@@ -548,6 +542,20 @@ class Parser {
                                                   " bytes; split the point or shorten its string fields");
     }
     out_.timestamps_us.resize(out_.values.size(), timestamp_us);
+    return true;
+  }
+
+  // Scans a tag or field key (`what`) up to its '=' and steps past that; fails when the key is
+  // empty or ends at anything else.
+  bool ScanKey(const char*& p, const char* limit, const ByteSet& stops, const char* what, std::string_view& raw_key) {
+    const char* key_begin = p;
+    p = ScanElement(p, limit, stops);
+    raw_key = std::string_view(key_begin, static_cast<size_t>(p - key_begin));
+    if (raw_key.empty()) return Fail(p, std::string("expected a ") + what + " key, found " + Describe(p));
+    if (p == limit || *p != '=') {
+      return Fail(p, std::string("expected '=' after ") + what + " key " + Quoted(raw_key) + ", found " + Describe(p));
+    }
+    ++p;
     return true;
   }
 
@@ -698,14 +706,9 @@ class Parser {
       if (slot.tags.size() == kMaxTagsPerSeries) {
         return Fail(p, "a line has more than " + std::to_string(kMaxTagsPerSeries) + " tags");
       }
-      const char* key_begin = p;
-      p = ScanElement(p, end, kTagEnd);
-      const std::string_view raw_key(key_begin, static_cast<size_t>(p - key_begin));
-      if (raw_key.empty()) return Fail(p, "expected a tag key, found " + Describe(p));
-      if (p == end || *p != '=') {
-        return Fail(p, "expected '=' after tag key " + Quoted(raw_key) + ", found " + Describe(p));
-      }
-      const char* value_begin = ++p;
+      std::string_view raw_key;
+      if (!ScanKey(p, end, kTagEnd, "tag", raw_key)) return false;
+      const char* value_begin = p;
       p = ScanElement(p, end, kTagEnd);
       if (p == value_begin) {
         return Fail(p, "expected a value for tag " + Quoted(raw_key) + " after '=', found " + Describe(p));
