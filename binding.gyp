@@ -20,7 +20,9 @@
         "native/memtable.cc",
         "native/segment.cc",
         "native/engine.cc",
-        "native/engine_binding.cc"
+        "native/engine_binding.cc",
+        "native/line_protocol.cc",
+        "native/line_protocol_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

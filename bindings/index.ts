@@ -17,6 +17,21 @@ export interface NativeBuildInfo {
   compiler: string;
 }
 
+/** Timestamp units of line protocol input. */
+export type LineProtocolPrecision = 'ns' | 'us' | 'ms' | 's';
+
+/** Parsed line protocol as columns: point i is series seriesKeys[keyIndex[i]] at timestamps[i] (µs). */
+export interface LineProtocolBatch {
+  /** Unique canonical series keys, in order of first appearance. */
+  seriesKeys: string[];
+  keyIndex: Uint32Array;
+  /** Microseconds since the epoch. */
+  timestamps: BigInt64Array;
+  values: Float64Array;
+  /** String fields are counted, not stored (they are not float values). */
+  skippedStringFields: number;
+}
+
 /**
  * The addon's functions, one line per native entry point: the C++ side is in native/<feature>.cc.
  * Arguments are validated in lib/ before they get here; the native side checks them again.
@@ -102,6 +117,13 @@ export interface NativeEngineAddon {
   engineWrite(handle: EngineHandle, series: string, tags: string[], timestamps: BigInt64Array | Float64Array, values: Float64Array): void;
   /** EngineWritePoint() */
   engineWritePoint(handle: EngineHandle, series: string, tags: string[], timestamp: bigint | number, value: number): void;
+  /** EngineWriteLines(): parses line protocol whole, then writes it (nothing on a parse error). */
+  engineWriteLines(
+    handle: EngineHandle,
+    input: Uint8Array,
+    precision: LineProtocolPrecision,
+    defaultTimestampUs: bigint,
+  ): { points: number; skippedStringFields: number };
   /** EngineAggregate(): op 0 count, 1 sum, 2 avg, 3 min, 4 max, 5 first, 6 last. */
   engineAggregate(handle: EngineHandle, series: string, tags: string[], start: bigint, end: bigint, op: number): NativeAggregate;
   /** EngineScan(): up to `limit` points with start <= t <= end, in time order. */
@@ -125,6 +147,11 @@ export interface NativeEngineAddon {
   engineStats(handle: EngineHandle): NativeEngineStats;
   /** SeriesKey(): the canonical series key (native/series_key.h). */
   seriesKey(series: string, tags: string[]): string;
+  /**
+   * native/line_protocol_binding.cc ParseLineProtocolProbe(): reads the input in place; a parse
+   * error throws an Error with code SLUICE_PARSE and numeric `line` and `column`.
+   */
+  parseLineProtocol(input: Uint8Array, precision: LineProtocolPrecision, defaultTimestampUs: bigint): LineProtocolBatch;
 }
 
 export interface LoadedNative {

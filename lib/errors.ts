@@ -6,11 +6,15 @@ export type SluiceErrorCode =
   | 'SLUICE_LISTEN'
   | 'SLUICE_BACKEND_UNAVAILABLE'
   | 'SLUICE_CLOSED'
-  | 'SLUICE_CORRUPT';
+  | 'SLUICE_CORRUPT'
+  | 'SLUICE_PARSE';
 
 /** An error with a stable `code`; the message says what was wrong, where, and what is accepted. */
 export class SluiceError extends Error {
   readonly code: SluiceErrorCode;
+  /** For SLUICE_PARSE: where the input went wrong (1-based). */
+  line?: number;
+  column?: number;
   constructor(code: SluiceErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'SluiceError';

@@ -5,6 +5,7 @@
 #include "build_info.h"
 #include "codec_probe.h"
 #include "engine_binding.h"
+#include "line_protocol_binding.h"
 
 namespace {
 
@@ -13,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sluice::RegisterBoundary(env, exports);
   sluice::RegisterEngine(env, exports);
   sluice::RegisterCodecProbe(env, exports);
+  sluice::RegisterLineProtocol(env, exports);
   return exports;
 }
 

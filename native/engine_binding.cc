@@ -9,6 +9,7 @@
 
 #include "engine.h"
 #include "errors.h"
+#include "line_protocol_binding.h"
 #include "series_key.h"
 
 namespace sluice {
@@ -191,6 +192,24 @@ Napi::Value EngineWritePoint(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// engineWriteLines(handle, input: Uint8Array, precision, defaultTimestampUs: bigint)
+//   : { points, skippedStringFields } — parsed whole first: a malformed line writes nothing.
+Napi::Value EngineWriteLines(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EngineHandle& handle = RequireHandle(info);
+  ParsedLines& parsed = ParseLineArguments(info, 1);
+  EngineError error;
+  const bool written = parsed.values.empty() ||
+                       handle.engine->WriteMany(parsed.series_keys, parsed.key_index.data(), parsed.timestamps_us.data(),
+                                                parsed.values.data(), parsed.values.size(), error);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("points", Napi::Number::New(env, static_cast<double>(parsed.values.size())));
+  out.Set("skippedStringFields", Napi::Number::New(env, static_cast<double>(parsed.skipped_string_fields)));
+  ReleaseParsedLines(parsed);
+  if (!written) ThrowEngineError(env, error);
+  return out;
+}
+
 // engineAggregate(handle, series, tags, start, end, op 0..6): { count, value }
 Napi::Value EngineAggregate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -348,6 +367,7 @@ void RegisterEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("engineOpen", Napi::Function::New(env, EngineOpen, "engineOpen"));
   exports.Set("engineWrite", Napi::Function::New(env, EngineWrite, "engineWrite"));
   exports.Set("engineWritePoint", Napi::Function::New(env, EngineWritePoint, "engineWritePoint"));
+  exports.Set("engineWriteLines", Napi::Function::New(env, EngineWriteLines, "engineWriteLines"));
   exports.Set("engineAggregate", Napi::Function::New(env, EngineAggregate, "engineAggregate"));
   exports.Set("engineScan", Napi::Function::New(env, EngineScan, "engineScan"));
   exports.Set("engineFlush", Napi::Function::New(env, EngineFlush, "engineFlush"));

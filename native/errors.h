@@ -15,6 +15,8 @@ namespace sluice {
 inline constexpr const char* kInvalidArgument = "SLUICE_INVALID_ARGUMENT";
 // Encoded input (a block, a record) that does not decode: damaged on disk or not ours.
 inline constexpr const char* kCorrupt = "SLUICE_CORRUPT";
+// Text input (line protocol, a query) that does not parse; errors say where.
+inline constexpr const char* kParse = "SLUICE_PARSE";
 
 [[noreturn]] inline void ThrowTypeError(Napi::Env env, const char* code, const std::string& message) {
   Napi::TypeError error = Napi::TypeError::New(env, message);

@@ -393,3 +393,51 @@ describe('downsampling', () => {
     await expect(sluice.open({ dir: tempDir(), downsample: [{ series: '', every: '1m' }] })).rejects.toThrow(/series must be a non-empty string/);
   });
 });
+
+describe('writeLines', () => {
+  it('stores line protocol points under the series the measurement and field name', async () => {
+    const db = await openDb(tempDir());
+    const result = db.writeLines(
+      [
+        'temp,sensor=1 value=21.5 1700000000000000000',
+        'temp,sensor=1 value=22.5 1700000001000000000',
+        'cpu,host=a,region=eu usage_idle=90i,usage_user=3.5,up=true,label="x y" 1700000000000000000',
+      ].join('\n'),
+    );
+    expect(result).toEqual({ points: 5, skippedStringFields: 1 });
+    expect(db.aggregate({ series: 'temp', tags: { sensor: '1' }, op: 'avg' })).toBe(22);
+    expect([...db.scan({ series: 'temp', tags: { sensor: '1' } })].map(([t]) => t)).toEqual([1700000000000000n, 1700000001000000n]);
+    expect(db.aggregate({ series: 'cpu_usage_idle', tags: { region: 'eu', host: 'a' }, op: 'last' })).toBe(90);
+    expect(db.aggregate({ series: 'cpu_usage_user', tags: { region: 'eu', host: 'a' }, op: 'last' })).toBe(3.5);
+    expect(db.aggregate({ series: 'cpu_up', tags: { region: 'eu', host: 'a' }, op: 'last' })).toBe(1);
+    db.writeLines('temp,sensor=1 value=30 1700000002', { precision: 's' });
+    expect(db.aggregate({ series: 'temp', tags: { sensor: '1' }, op: 'last' })).toBe(30);
+  });
+
+  it('writes nothing of an input with a malformed line, and says where', async () => {
+    const db = await openDb(tempDir());
+    let caught: unknown;
+    try {
+      db.writeLines('ok value=1 1\nok value=2 2\nbad value= 3\n', { precision: 'us' });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(sluice.SluiceError);
+    expect(caught).toMatchObject({ code: 'SLUICE_PARSE', line: 3 });
+    expect((caught as Error).message).toMatch(/^line 3, column \d+: /);
+    expect(db.aggregate({ series: 'ok', op: 'count' })).toBe(0);
+    expect(() => db.writeLines('x value=1', { precision: 'minutes' as never })).toThrow(/precision must be one of/);
+  });
+
+  it('recovers line protocol writes of many series from the log', async () => {
+    const dir = tempDir();
+    const db = await sluice.open({ dir });
+    const lines = Array.from({ length: 300 }, (_, i) => `m,host=h${i % 7} value=${i} ${i}`).join('\n');
+    db.writeLines(lines, { precision: 'us' });
+    await db.close();
+    const reopened = await openDb(dir);
+    let total = 0;
+    for (let h = 0; h < 7; h++) total += reopened.aggregate({ series: 'm', tags: { host: `h${h}` }, op: 'sum' })!;
+    expect(total).toBe((299 * 300) / 2);
+  });
+});

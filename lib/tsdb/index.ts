@@ -3,6 +3,7 @@
 import { native, type EngineHandle, type NativeEngineStats } from '../../bindings/index.js';
 import { resolveDataDir } from '../data-dir.js';
 import { SluiceError } from '../errors.js';
+import { lineArguments, type ParseLinesOptions } from '../ingest/line-protocol.js';
 
 export type Durability = 'sync' | 'batch' | 'none';
 export type Tags = Readonly<Record<string, string>>;
@@ -86,7 +87,10 @@ function invalid(message: string): SluiceError {
 function asSluiceError(error: unknown): unknown {
   const code = (error as { code?: string }).code;
   if (error instanceof SluiceError || typeof code !== 'string' || !code.startsWith('SLUICE_')) return error;
-  return new SluiceError(code as SluiceError['code'], (error as Error).message, { cause: error });
+  const wrapped = new SluiceError(code as SluiceError['code'], (error as Error).message, { cause: error });
+  const { line, column } = error as { line?: number; column?: number };
+  if (line !== undefined) Object.assign(wrapped, { line, column });
+  return wrapped;
 }
 
 function checkSeries(series: unknown): string {
@@ -176,6 +180,21 @@ export class Database {
     }
     try {
       native().addon.engineWrite(handle, series, flat, timestamps, values);
+    } catch (error) {
+      throw asSluiceError(error);
+    }
+  }
+
+  /**
+   * Writes InfluxDB line protocol (docs/line-protocol.md): field `value` goes to the series named
+   * by the measurement, any other field f to `<measurement>_f`. The whole input is parsed first: a
+   * malformed line throws SLUICE_PARSE with `line` and `column`, and nothing is written.
+   */
+  writeLines(input: string | Uint8Array, options: ParseLinesOptions = {}): { points: number; skippedStringFields: number } {
+    const handle = this.#open();
+    const { bytes, precision, defaultTimestampUs } = lineArguments(input, options);
+    try {
+      return native().addon.engineWriteLines(handle, bytes, precision, defaultTimestampUs);
     } catch (error) {
       throw asSluiceError(error);
     }
