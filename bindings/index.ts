@@ -126,6 +126,16 @@ export interface NativeEngineAddon {
   ): { points: number; skippedStringFields: number };
   /** EngineAggregate(): op 0 count, 1 sum, 2 avg, 3 min, 4 max, 5 first, 6 last. */
   engineAggregate(handle: EngineHandle, series: string, tags: string[], start: bigint, end: bigint, op: number): NativeAggregate;
+  /** EngineAggregateWindows(): epoch-aligned tumbling windows of everyUs; only windows with points. */
+  engineAggregateWindows(
+    handle: EngineHandle,
+    series: string,
+    tags: string[],
+    start: bigint,
+    end: bigint,
+    everyUs: bigint,
+    op: number,
+  ): { starts: BigInt64Array; values: Float64Array };
   /** EngineScan(): up to `limit` points with start <= t <= end, in time order. */
   engineScan(
     handle: EngineHandle,

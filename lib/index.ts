@@ -27,6 +27,8 @@ export {
   type SeriesSelector,
   type DatabaseStats,
   type DownsampleRule,
+  type WindowQuery,
+  type WindowResult,
 } from './tsdb/index.js';
 
 export interface NativeInfo {

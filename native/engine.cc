@@ -23,6 +23,13 @@ constexpr const char* kCorrupt = "SLUICE_CORRUPT";
 std::mutex g_registry_mutex;
 std::map<std::string, std::weak_ptr<Engine>> g_registry;
 
+// The start of the epoch-aligned window of width `every` holding t.
+int64_t FloorToBucket(int64_t t, int64_t every) {
+  int64_t q = t / every;
+  if (t % every != 0 && t < 0) --q;
+  return q * every;
+}
+
 // Running aggregate over points visited in time order.
 struct Accumulator {
   uint64_t count = 0;
@@ -37,6 +44,22 @@ struct Accumulator {
     sum += value;
     if (value < min) min = value;
     if (value > max) max = value;
+  }
+  // The same as Add() for each value, with the running state in registers.
+  void AddRun(const double* values, size_t n) {
+    if (n == 0) return;
+    if (count == 0) first = values[0];
+    last = values[n - 1];
+    count += n;
+    double run_sum = 0, run_min = min, run_max = max;
+    for (size_t i = 0; i < n; ++i) {
+      run_sum += values[i];
+      run_min = values[i] < run_min ? values[i] : run_min;  // NaN never compares: ignored
+      run_max = values[i] > run_max ? values[i] : run_max;
+    }
+    sum += run_sum;
+    min = run_min;
+    max = run_max;
   }
   void AddBlock(const BlockMeta& meta) {
     if (count == 0) first = meta.first;
@@ -331,12 +354,6 @@ void AppendEscapedName(std::string& out, std::string_view name) {
 
 constexpr const char* kOpNames[] = {"count", "sum", "avg", "min", "max", "first", "last"};
 
-int64_t FloorToBucket(int64_t t, int64_t every) {
-  int64_t q = t / every;
-  if (t % every != 0 && t < 0) --q;
-  return q * every;
-}
-
 }  // namespace
 
 void Engine::Downsample(const Memtable& flushed) {
@@ -497,9 +514,7 @@ bool VisitGroups(const ReadSnapshot& snapshot, int64_t start, int64_t end, Whole
 
 }  // namespace
 
-bool Engine::Aggregate(std::string_view key, int64_t start, int64_t end, AggregateOp op, AggregateResult& result,
-                       EngineError& error) {
-  ReadSnapshot snapshot;
+void Engine::Snapshot(std::string_view key, int64_t start, int64_t end, ReadSnapshot& snapshot) {
   {
     std::shared_lock<std::shared_mutex> lock(state_mutex_);
     snapshot.segments = segments_;
@@ -513,6 +528,78 @@ bool Engine::Aggregate(std::string_view key, int64_t start, int64_t end, Aggrega
     }
   }
   CollectPieces(key, start, end, snapshot);
+}
+
+bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, int64_t every_us, AggregateOp op,
+                              std::vector<int64_t>& window_starts, std::vector<double>& values, EngineError& error) {
+  window_starts.clear();
+  values.clear();
+  ReadSnapshot snapshot;
+  Snapshot(key, start, end, snapshot);
+  Accumulator window;
+  int64_t current = INT64_MIN;
+  int64_t current_end = INT64_MIN;  // first timestamp past the current window
+  auto emit = [&] {
+    if (window.count == 0) return;
+    window_starts.push_back(current);
+    values.push_back(window.Result(op).value);
+    window = Accumulator();
+  };
+  auto enter = [&](int64_t bucket) {
+    emit();
+    current = bucket;
+    current_end = bucket > INT64_MAX - every_us ? INT64_MAX : bucket + every_us;
+  };
+  auto add_points = [&](const int64_t* ts, const double* vs, size_t n) {
+    for (size_t i = 0; i < n;) {
+      // Points come in time order: divide only when one leaves the current window.
+      if (ts[i] >= current_end || ts[i] < current) enter(FloorToBucket(ts[i], every_us));
+      size_t run_end = i + 1;
+      while (run_end < n && ts[run_end] < current_end) ++run_end;
+      window.AddRun(vs + i, run_end - i);
+      i = run_end;
+    }
+  };
+  std::string message;
+  std::vector<int64_t> block_ts;
+  std::vector<double> block_values;
+  const bool ok = VisitGroups(
+      snapshot, start, end,
+      [&](const BlockMeta& meta) {
+        const int64_t bucket = FloorToBucket(meta.min_time, every_us);
+        if (bucket == FloorToBucket(meta.max_time, every_us)) {
+          if (bucket != current) enter(bucket);
+          window.AddBlock(meta);
+          return true;
+        }
+        for (const Piece& piece : snapshot.pieces) {
+          if (piece.segment && &(*piece.blocks)[piece.block] == &meta) {
+            block_ts.clear();
+            block_values.clear();
+            if (!piece.segment->DecodeBlock(*piece.blocks, piece.block, block_ts, block_values, message)) return false;
+            add_points(block_ts.data(), block_values.data(), block_ts.size());
+            return true;
+          }
+        }
+        return true;
+      },
+      [&](const std::vector<int64_t>& ts, const std::vector<double>& vs) {
+        add_points(ts.data(), vs.data(), ts.size());
+        return true;
+      },
+      message);
+  if (!ok || !message.empty()) {
+    error = {kCorrupt, message};
+    return false;
+  }
+  emit();
+  return true;
+}
+
+bool Engine::Aggregate(std::string_view key, int64_t start, int64_t end, AggregateOp op, AggregateResult& result,
+                       EngineError& error) {
+  ReadSnapshot snapshot;
+  Snapshot(key, start, end, snapshot);
   Accumulator accumulator;
   std::string message;
   const bool ok = VisitGroups(
@@ -540,19 +627,7 @@ bool Engine::Scan(std::string_view key, int64_t start, int64_t end, size_t limit
   timestamps.clear();
   values.clear();
   ReadSnapshot snapshot;
-  {
-    std::shared_lock<std::shared_mutex> lock(state_mutex_);
-    snapshot.segments = segments_;
-    if (immutable_) {
-      if (const SeriesBuffer* series = immutable_->Find(key)) {
-        series->CopyRange(start, end, snapshot.memory_ts[0], snapshot.memory_values[0]);
-      }
-    }
-    if (const SeriesBuffer* series = active_->Find(key)) {
-      series->CopyRange(start, end, snapshot.memory_ts[1], snapshot.memory_values[1]);
-    }
-  }
-  CollectPieces(key, start, end, snapshot);
+  Snapshot(key, start, end, snapshot);
   std::string message;
   std::vector<int64_t> block_ts;
   std::vector<double> block_values;

@@ -28,6 +28,8 @@ struct DownsampleRule {
   uint8_t ops_mask = 0;  // bit i: AggregateOp i
 };
 
+struct ReadSnapshot;  // what one read takes under the lock (engine.cc)
+
 struct EngineOptions {
   std::string dir;
   Durability durability = Durability::kBatch;
@@ -74,6 +76,10 @@ class Engine {
 
   bool Aggregate(std::string_view key, int64_t start, int64_t end, AggregateOp op, AggregateResult& result,
                  EngineError& error);
+  // Tumbling windows aligned to the epoch: for each window of `every_us` holding points in
+  // [start, end], its start and the aggregate. Blocks inside one window answer from their summary.
+  bool AggregateWindows(std::string_view key, int64_t start, int64_t end, int64_t every_us, AggregateOp op,
+                        std::vector<int64_t>& window_starts, std::vector<double>& values, EngineError& error);
   // Up to `limit` points of `key` with start <= t <= end, in time order, deduplicated.
   bool Scan(std::string_view key, int64_t start, int64_t end, size_t limit, std::vector<int64_t>& timestamps,
             std::vector<double>& values, EngineError& error);
@@ -90,6 +96,8 @@ class Engine {
  private:
   explicit Engine(const EngineOptions& options) : options_(options) {}
   bool Start(EngineError& error);
+  // Takes what a read of `key` over [start, end] needs under the lock (struct in engine.cc).
+  void Snapshot(std::string_view key, int64_t start, int64_t end, ReadSnapshot& snapshot);
   void Shutdown();
   bool Ingest(const std::vector<std::string_view>& keys, const uint32_t* key_index, const int64_t* timestamps,
               const double* values, size_t count);

@@ -227,6 +227,38 @@ Napi::Value EngineAggregate(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// Copies a column into a new V8-allocated typed array (written once, here).
+Napi::Value BigIntColumn(Napi::Env env, const std::vector<int64_t>& column) {
+  Napi::BigInt64Array array = Napi::BigInt64Array::New(env, column.size());
+  if (!column.empty()) std::memcpy(array.Data(), column.data(), column.size() * 8);
+  return array;
+}
+Napi::Value DoubleColumn(Napi::Env env, const std::vector<double>& column) {
+  Napi::Float64Array array = Napi::Float64Array::New(env, column.size());
+  if (!column.empty()) std::memcpy(array.Data(), column.data(), column.size() * 8);
+  return array;
+}
+
+// engineAggregateWindows(handle, series, tags, start, end, everyUs, op): { starts: BigInt64Array, values: Float64Array }
+Napi::Value EngineAggregateWindows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EngineHandle& handle = RequireHandle(info);
+  const std::string key = SeriesKeyFrom(info, 1);
+  const int64_t start = RequireTimestamp(info, 3, "start");
+  const int64_t end = RequireTimestamp(info, 4, "end");
+  const int64_t every = RequireTimestamp(info, 5, "every");
+  if (every <= 0) ThrowRangeError(env, kInvalidArgument, "every must be a positive number of microseconds");
+  const auto op = static_cast<AggregateOp>(RequireCount(info, 6, 6));
+  std::vector<int64_t> starts;
+  std::vector<double> values;
+  EngineError error;
+  if (!handle.engine->AggregateWindows(key, start, end, every, op, starts, values, error)) ThrowEngineError(env, error);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("starts", BigIntColumn(env, starts));
+  out.Set("values", DoubleColumn(env, values));
+  return out;
+}
+
 // engineScan(handle, series, tags, start, end, limit): { timestamps: BigInt64Array, values: Float64Array }
 Napi::Value EngineScan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -239,13 +271,9 @@ Napi::Value EngineScan(const Napi::CallbackInfo& info) {
   std::vector<double> values;
   EngineError error;
   if (!handle.engine->Scan(key, start, end, limit, timestamps, values, error)) ThrowEngineError(env, error);
-  Napi::ArrayBuffer ts_buffer = Napi::ArrayBuffer::New(env, timestamps.size() * 8);
-  std::memcpy(ts_buffer.Data(), timestamps.data(), timestamps.size() * 8);
-  Napi::Float64Array values_array = Napi::Float64Array::New(env, values.size());
-  std::memcpy(values_array.Data(), values.data(), values.size() * 8);
   Napi::Object out = Napi::Object::New(env);
-  out.Set("timestamps", Napi::TypedArrayOf<int64_t>::New(env, timestamps.size(), ts_buffer, 0, napi_bigint64_array));
-  out.Set("values", values_array);
+  out.Set("timestamps", BigIntColumn(env, timestamps));
+  out.Set("values", DoubleColumn(env, values));
   return out;
 }
 
@@ -369,6 +397,7 @@ void RegisterEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("engineWritePoint", Napi::Function::New(env, EngineWritePoint, "engineWritePoint"));
   exports.Set("engineWriteLines", Napi::Function::New(env, EngineWriteLines, "engineWriteLines"));
   exports.Set("engineAggregate", Napi::Function::New(env, EngineAggregate, "engineAggregate"));
+  exports.Set("engineAggregateWindows", Napi::Function::New(env, EngineAggregateWindows, "engineAggregateWindows"));
   exports.Set("engineScan", Napi::Function::New(env, EngineScan, "engineScan"));
   exports.Set("engineFlush", Napi::Function::New(env, EngineFlush, "engineFlush"));
   exports.Set("engineCompact", Napi::Function::New(env, EngineCompact, "engineCompact"));

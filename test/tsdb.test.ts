@@ -441,3 +441,60 @@ describe('writeLines', () => {
     expect(total).toBe((299 * 300) / 2);
   });
 });
+
+describe('tumbling windows', () => {
+  it('aggregates per epoch-aligned window like a brute-force grouping, from memory and segments', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.integer({ min: -600_000_000, max: 600_000_000 }), fc.integer({ min: -1000, max: 1000 })), {
+          minLength: 1,
+          maxLength: 300,
+        }),
+        fc.constantFrom('1s', '7s', '1m', '1h'),
+        fc.constantFrom(...OPS),
+        fc.boolean(),
+        async (points, every, op, flushHalf) => {
+          const dir = fs.mkdtempSync(path.join(tempDir(), 'w'));
+          const db = await sluice.open({ dir, durability: 'none' });
+          try {
+            const reference = new ReferenceSeries();
+            const half = Math.floor(points.length / 2);
+            const write = (slice: [number, number][]) => {
+              if (slice.length === 0) return;
+              db.writeBatch('w', {}, Float64Array.from(slice.map(([t]) => t)), Float64Array.from(slice.map(([, v]) => v)));
+              slice.forEach(([t, v]) => reference.write(BigInt(t), v));
+            };
+            write(points.slice(0, half));
+            if (flushHalf) await db.flush();
+            write(points.slice(half));
+            const everyUs = { '1s': 1_000_000n, '7s': 7_000_000n, '1m': 60_000_000n, '1h': 3_600_000_000n }[every];
+            const floor = (t: bigint) => (t >= 0n ? t - (t % everyUs) : t - (((t % everyUs) + everyUs) % everyUs));
+            const expected = new Map<bigint, bigint>();
+            for (const [t] of reference.range(-(2n ** 62n), 2n ** 62n)) expected.set(floor(t), floor(t));
+            const result = db.aggregateWindows({ series: 'w', every, op });
+            expect([...result.starts]).toEqual([...expected.keys()]);
+            result.starts.forEach((start, i) => {
+              expectClose(result.values[i]!, reference.aggregate(op, start, start + everyUs - 1n), `${op} ${every} at ${start}`);
+            });
+          } finally {
+            await db.close();
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('answers windows wider than a block from block summaries and narrow ones by decoding', async () => {
+    const db = await openDb(tempDir());
+    const n = 20_000;
+    db.writeBatch('big', {}, Float64Array.from({ length: n }, (_, i) => i * 10_000_000), Float64Array.from({ length: n }, (_, i) => i % 100));
+    await db.flush();
+    const daily = db.aggregateWindows({ series: 'big', every: '1d', op: 'count' });
+    expect([...daily.values].reduce((a, b) => a + b, 0)).toBe(n);
+    const perMinute = db.aggregateWindows({ series: 'big', every: '1m', op: 'sum' });
+    expect(perMinute.starts.length).toBe(Math.ceil(n / 6));
+    expect(perMinute.values[0]).toBe(0 + 1 + 2 + 3 + 4 + 5);
+    expect(() => db.aggregateWindows({ series: 'big', every: '0s', op: 'sum' })).toThrow(/every must be a positive whole number/);
+  });
+});

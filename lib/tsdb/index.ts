@@ -54,6 +54,17 @@ export interface AggregateQuery extends SeriesSelector {
   op: AggregateOp;
 }
 
+export interface WindowQuery extends AggregateQuery {
+  /** Window width, e.g. '1s', '1m', '1h' (s m h d w); windows are aligned to the Unix epoch. */
+  every: string;
+}
+
+/** One row per window that holds points: its start (µs) and the aggregate. */
+export interface WindowResult {
+  starts: BigInt64Array;
+  values: Float64Array;
+}
+
 export type DatabaseStats = NativeEngineStats;
 
 const DURABILITY_CODES: Record<Durability, 0 | 1 | 2> = { none: 0, batch: 1, sync: 2 };
@@ -214,6 +225,21 @@ export class Database {
     }
     if (result.count === 0 && query.op !== 'count' && query.op !== 'sum') return null;
     return result.value;
+  }
+
+  /** The aggregate per tumbling window, columnar. Blocks that fall inside one window answer from
+   * their summaries; the others are decoded. */
+  aggregateWindows(query: WindowQuery): WindowResult {
+    const handle = this.#open();
+    const { series, flat, start, end } = this.#selector(query);
+    const op = OP_CODES[query.op];
+    if (op === undefined) throw invalid(`op must be one of ${Object.keys(OP_CODES).join(', ')}, got ${String(query.op)}`);
+    const every = parseDuration(query.every, 'every');
+    try {
+      return native().addon.engineAggregateWindows(handle, series, flat, start, end, every, op);
+    } catch (error) {
+      throw asSluiceError(error);
+    }
   }
 
   /** The points of one series over [start, end], in time order: [timestamp µs, value]. */
