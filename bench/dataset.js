@@ -35,27 +35,39 @@ function seriesSeed(seed, seriesIndex) {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** Series `seriesIndex` of the data set: { name, tags, timestamps: BigInt64Array, values: Float64Array }. */
-function generateSeries(seriesIndex, { points = POINTS, seed = 1 } = {}) {
+/**
+ * Series `seriesIndex` of the data set in chunks of `chunk` points:
+ * yields { timestamps: BigInt64Array, values: Float64Array } (so 1 B points need not fit in memory).
+ */
+function* seriesChunks(seriesIndex, { points = POINTS, seed = 1, chunk = points } = {}) {
   const random = mulberry32(seriesSeed(seed, seriesIndex));
-  const timestamps = new BigInt64Array(points);
-  const values = new Float64Array(points);
   let cents = Math.floor(random() * (MAX_CENTS + 1));
   let time = START_MICROS;
-  for (let i = 0; i < points; i++) {
-    timestamps[i] = time;
-    values[i] = cents / 100;
-    time += INTERVAL_MICROS;
-    cents += Math.floor(random() * (2 * MAX_STEP_CENTS + 1)) - MAX_STEP_CENTS;
-    if (cents < 0) cents = -cents;
-    if (cents > MAX_CENTS) cents = 2 * MAX_CENTS - cents;
+  for (let done = 0; done < points; done += chunk) {
+    const size = Math.min(chunk, points - done);
+    const timestamps = new BigInt64Array(size);
+    const values = new Float64Array(size);
+    for (let i = 0; i < size; i++) {
+      timestamps[i] = time;
+      values[i] = cents / 100;
+      time += INTERVAL_MICROS;
+      cents += Math.floor(random() * (2 * MAX_STEP_CENTS + 1)) - MAX_STEP_CENTS;
+      if (cents < 0) cents = -cents;
+      if (cents > MAX_CENTS) cents = 2 * MAX_CENTS - cents;
+    }
+    yield { timestamps, values };
   }
-  return {
-    name: 'cpu',
-    tags: { host: `host_${seriesIndex}`, region: REGIONS[seriesIndex % REGIONS.length] },
-    timestamps,
-    values,
-  };
 }
 
-module.exports = { generateSeries, SERIES, POINTS, START_MICROS, INTERVAL_MICROS, REGIONS };
+/** The name and tags of series `seriesIndex`. */
+function seriesIdentity(seriesIndex) {
+  return { name: 'cpu', tags: { host: `host_${seriesIndex}`, region: REGIONS[seriesIndex % REGIONS.length] } };
+}
+
+/** Series `seriesIndex` of the data set: { name, tags, timestamps: BigInt64Array, values: Float64Array }. */
+function generateSeries(seriesIndex, { points = POINTS, seed = 1 } = {}) {
+  const { value } = seriesChunks(seriesIndex, { points, seed }).next();
+  return { ...seriesIdentity(seriesIndex), ...value };
+}
+
+module.exports = { generateSeries, seriesChunks, seriesIdentity, SERIES, POINTS, START_MICROS, INTERVAL_MICROS, REGIONS };

@@ -2,6 +2,9 @@
 
 #include <errno.h>
 #include <limits.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +18,14 @@
 
 namespace sluice {
 namespace {
+
+// Hands freed memory back to the system after a flush or merge: their large temporary buffers
+// come from the background threads' malloc arenas, which glibc otherwise keeps.
+void ReturnFreedMemory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
 
 constexpr const char* kLocked = "SLUICE_LOCKED";
 constexpr const char* kIo = "SLUICE_IO";
@@ -281,31 +292,35 @@ bool Engine::WriteImmutable(EngineError& error) {
     wal_sequence = immutable_wal_sequence_;
     sequence = next_segment_sequence_;
   }
-  std::vector<std::string> keys;
-  std::vector<std::vector<int64_t>> timestamps;
-  std::vector<std::vector<double>> values;
-  frozen->ForEach([&](const std::string& key, const SeriesBuffer& series) {
-    keys.push_back(key);
-    timestamps.emplace_back();
-    values.emplace_back();
-    series.CopyRange(INT64_MIN, INT64_MAX, timestamps.back(), values.back());
-  });
-  std::vector<SeriesToWrite> series;
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (!timestamps[i].empty()) series.push_back({keys[i], timestamps[i].data(), values[i].data(), timestamps[i].size()});
-  }
   std::string message;
   const std::string segment_dir = options_.dir + "/segments";
   std::unique_ptr<Segment> segment;
-  if (!series.empty()) {
-    if (!WriteSegment(segment_dir, sequence, series, message)) {
+  {
+    // One series at a time: sorted and deduplicated into buffers reused across series.
+    SegmentWriter writer;
+    if (!writer.Begin(segment_dir, sequence, message)) {
       error = {kIo, message};
       return false;
     }
-    segment = Segment::Open(segment_dir + "/" + HexSequence(sequence) + ".seg", message);
-    if (!segment) {
-      error = {kCorrupt, "a segment just written does not read back: " + message};
+    std::vector<int64_t> timestamps;
+    std::vector<double> values;
+    bool written = true;
+    frozen->ForEach([&](const std::string& key, const SeriesBuffer& series) {
+      if (!written) return;
+      series.CopyRange(INT64_MIN, INT64_MAX, timestamps, values);
+      written = writer.Add({key, timestamps.data(), values.data(), timestamps.size()}, message);
+    });
+    if (written && writer.points() > 0) written = writer.Finish(message);
+    if (!written) {
+      error = {kIo, message};
       return false;
+    }
+    if (writer.points() > 0) {
+      segment = Segment::Open(segment_dir + "/" + HexSequence(sequence) + ".seg", message);
+      if (!segment) {
+        error = {kCorrupt, "a segment just written does not read back: " + message};
+        return false;
+      }
     }
   }
   {
@@ -321,6 +336,8 @@ bool Engine::WriteImmutable(EngineError& error) {
   flush_wake_.notify_all();  // writers waiting on memory may go on while the rollups are written
   compaction_wake_.notify_all();
   if (!options_.downsample.empty()) Downsample(*frozen);
+  frozen.reset();
+  ReturnFreedMemory();
   {
     std::unique_lock<std::shared_mutex> lock(state_mutex_);
     flush_finishing_ = false;
@@ -752,6 +769,7 @@ bool Engine::MergeSegments(const std::vector<std::shared_ptr<const Segment>>& gr
         }
       }
       priority.resize(ts.size(), static_cast<uint32_t>(i));
+      group[i]->ReleaseBlockPages(blocks);
       ++cursor[i];
     }
     order.resize(ts.size());
@@ -792,6 +810,7 @@ bool Engine::MergeSegments(const std::vector<std::shared_ptr<const Segment>>& gr
   // The newest input's file was replaced by the rename; the others go now.
   for (size_t i = 0; i + 1 < group.size(); ++i) unlink(group[i]->path().c_str());
   SyncDirectory(segment_dir);
+  ReturnFreedMemory();
   return true;
 }
 

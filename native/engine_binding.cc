@@ -280,8 +280,13 @@ Napi::Value EngineScan(const Napi::CallbackInfo& info) {
 // Runs `work` on a libuv worker thread and settles a promise; counts as pending work on the handle.
 class EngineWorker : public Napi::AsyncWorker {
  public:
-  EngineWorker(Napi::Env env, EngineHandle& handle, std::function<bool(EngineError&)> work)
-      : Napi::AsyncWorker(env), handle_(handle), work_(std::move(work)), deferred_(Napi::Promise::Deferred::New(env)) {
+  EngineWorker(const Napi::CallbackInfo& info, EngineHandle& handle, std::function<bool(EngineError&)> work)
+      : Napi::AsyncWorker(info.Env()),
+        handle_(handle),
+        // Keeps the JS handle (and so `handle_`) alive until OnOK, even if the caller drops it.
+        keep_alive_(Napi::Persistent(info[0])),
+        work_(std::move(work)),
+        deferred_(Napi::Promise::Deferred::New(info.Env())) {
     std::lock_guard<std::mutex> lock(handle_.mutex);
     ++handle_.pending;
   }
@@ -306,6 +311,7 @@ class EngineWorker : public Napi::AsyncWorker {
 
  private:
   EngineHandle& handle_;
+  Napi::Reference<Napi::Value> keep_alive_;
   std::function<bool(EngineError&)> work_;
   Napi::Promise::Deferred deferred_;
   EngineError error_;
@@ -316,7 +322,7 @@ class EngineWorker : public Napi::AsyncWorker {
 Napi::Value EngineFlush(const Napi::CallbackInfo& info) {
   EngineHandle& handle = RequireHandle(info);
   std::shared_ptr<Engine> engine = handle.engine;
-  auto* worker = new EngineWorker(info.Env(), handle, [engine](EngineError& error) { return engine->Flush(error); });
+  auto* worker = new EngineWorker(info, handle, [engine](EngineError& error) { return engine->Flush(error); });
   worker->Queue();
   return worker->Promise();
 }
@@ -325,7 +331,7 @@ Napi::Value EngineFlush(const Napi::CallbackInfo& info) {
 Napi::Value EngineCompact(const Napi::CallbackInfo& info) {
   EngineHandle& handle = RequireHandle(info);
   std::shared_ptr<Engine> engine = handle.engine;
-  auto* worker = new EngineWorker(info.Env(), handle, [engine](EngineError& error) { return engine->Compact(error); });
+  auto* worker = new EngineWorker(info, handle, [engine](EngineError& error) { return engine->Compact(error); });
   worker->Queue();
   return worker->Promise();
 }
@@ -343,7 +349,7 @@ Napi::Value EngineClose(const Napi::CallbackInfo& info) {
   EngineHandle& handle = RequireHandle(info);
   handle.closing = true;
   EngineHandle* raw = &handle;
-  auto* worker = new EngineWorker(info.Env(), handle, [raw](EngineError&) {
+  auto* worker = new EngineWorker(info, handle, [raw](EngineError&) {
     std::shared_ptr<Engine> released;
     {
       std::unique_lock<std::mutex> lock(raw->mutex);

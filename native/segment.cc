@@ -332,6 +332,17 @@ std::unique_ptr<Segment> Segment::Open(const std::string& path, std::string& err
   return segment;
 }
 
+void Segment::ReleaseBlockPages(const std::vector<BlockMeta>& blocks) const {
+  if (blocks.empty()) return;
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  // Whole pages strictly inside the blocks' span: a neighbour's page may still be in use.
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data_ + blocks.front().offset);
+  const uintptr_t end = reinterpret_cast<uintptr_t>(data_ + blocks.back().offset + blocks.back().length);
+  const uintptr_t first_page = (begin + page - 1) & ~(page - 1);
+  const uintptr_t last_page = end & ~(page - 1);
+  if (last_page > first_page) madvise(reinterpret_cast<void*>(first_page), last_page - first_page, MADV_DONTNEED);
+}
+
 bool Segment::MayContain(std::string_view key) const {
   uint64_t h1, h2;
   HashKey(key, h1, h2);

@@ -94,6 +94,9 @@ class Segment {
   // Keys in sorted order, and the blocks of the key at the same position.
   const std::vector<std::string>& keys() const { return keys_; }
   const std::vector<BlockMeta>& blocks_of(size_t key_index) const { return blocks_[key_index]; }
+  // Drops the pages of these blocks from this process's memory (they stay in the page cache), so
+  // reading a whole segment once — a merge — does not leave it all counted in the RSS.
+  void ReleaseBlockPages(const std::vector<BlockMeta>& blocks) const;
   uint64_t sequence() const { return sequence_; }
   int64_t min_time() const { return min_time_; }
   int64_t max_time() const { return max_time_; }
