@@ -17,9 +17,9 @@
 namespace sluice {
 namespace {
 
-constexpr char kMagic[8] = {'S', 'L', 'S', 'E', 'G', '0', '0', '1'};
+constexpr char kMagic[8] = {'S', 'L', 'S', 'E', 'G', '0', '0', '2'};
 constexpr char kEndMagic[8] = {'S', 'L', 'S', 'E', 'G', 'E', 'N', 'D'};
-constexpr size_t kBlockMetaBytes = 76;
+constexpr size_t kMinBlockMetaBytes = 10;  // the smallest a block's index entry can be
 constexpr size_t kFooterBytes = 8 + 8 + 4 + 8 + 8 + 4 + 8 + 8 + 8 + 8 + 4 + 8;
 constexpr uint32_t kBloomHashes = 7;  // ~1% false positives at 10 bits per key
 
@@ -51,8 +51,21 @@ void HashKey(std::string_view key, uint64_t& h1, uint64_t& h2) {
   h2 = b | 1;
 }
 
-BlockMeta SummariseBlock(const int64_t* ts, const double* values, size_t count) {
-  BlockMeta meta;
+constexpr double kPow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+constexpr int kMaxSummaryExponent = 15;
+
+// The scaled integer of `value` at exponent e, if value is exactly that integer / 10^e.
+bool ScaledExactly(double value, int e, int64_t& scaled) {
+  const double x = value * kPow10[e];
+  if (!(std::fabs(x) < 9007199254740992.0)) return false;  // 2^53, also false for NaN and ±Inf
+  scaled = std::llround(x);
+  const double back = static_cast<double>(scaled) / kPow10[e];
+  return std::memcmp(&back, &value, sizeof(double)) == 0;  // bit-exact: -0.0 does not pass
+}
+
+BlockSummary SummariseBlock(const int64_t* ts, const double* values, size_t count) {
+  BlockSummary summary;
+  BlockMeta& meta = summary.meta;
   meta.count = static_cast<uint32_t>(count);
   meta.min_time = ts[0];
   meta.max_time = ts[count - 1];
@@ -67,28 +80,96 @@ BlockMeta SummariseBlock(const int64_t* ts, const double* values, size_t count) 
     if (values[i] > meta.max) meta.max = values[i];
   }
   meta.sum = sum;
-  return meta;
+  // The smallest exponent at which every value is an exact decimal, then the exact integer sum.
+  int e = 0;
+  int64_t scaled;
+  for (size_t i = 0; i < count && e <= kMaxSummaryExponent; ++i) {
+    while (e <= kMaxSummaryExponent && !ScaledExactly(values[i], e, scaled)) ++e;
+  }
+  if (e > kMaxSummaryExponent) return summary;
+  int64_t sum_i = 0;
+  for (size_t i = 0; i < count; ++i) {
+    ScaledExactly(values[i], e, scaled);
+    if (__builtin_add_overflow(sum_i, scaled, &sum_i)) return summary;
+  }
+  summary.exponent = e;
+  summary.sum_i = sum_i;
+  ScaledExactly(meta.min, e, summary.min_i);
+  ScaledExactly(meta.max, e, summary.max_i);
+  ScaledExactly(meta.first, e, summary.first_i);
+  ScaledExactly(meta.last, e, summary.last_i);
+  meta.sum = static_cast<double>(sum_i) / kPow10[e];  // the exact decimal sum, as the index will give it
+  return summary;
 }
 
-void PutBlockMeta(std::vector<uint8_t>& out, const BlockMeta& m) {
-  PutScalar(out, m.offset);
-  PutScalar(out, m.length);
-  PutScalar(out, m.count);
-  PutScalar(out, m.min_time);
-  PutScalar(out, m.max_time);
-  PutScalar(out, m.sum);
-  PutScalar(out, m.min);
-  PutScalar(out, m.max);
-  PutScalar(out, m.first);
-  PutScalar(out, m.last);
+void PutVarint(std::vector<uint8_t>& out, uint64_t value) {
+  while (value >= 0x80) {
+    out.push_back(static_cast<uint8_t>(value | 0x80));
+    value >>= 7;
+  }
+  out.push_back(static_cast<uint8_t>(value));
+}
+bool GetVarint(const uint8_t*& p, const uint8_t* end, uint64_t& value) {
+  value = 0;
+  for (int shift = 0; shift < 64 && p < end; shift += 7) {
+    const uint8_t byte = *p++;
+    value |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if (!(byte & 0x80)) return true;
+  }
+  return false;
+}
+uint64_t Zigzag(int64_t value) { return (static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63); }
+int64_t Unzigzag(uint64_t value) { return static_cast<int64_t>(value >> 1) ^ -static_cast<int64_t>(value & 1); }
+
+void PutBlockEntry(std::vector<uint8_t>& out, const BlockSummary& summary, int64_t previous_max_time) {
+  const BlockMeta& m = summary.meta;
+  PutVarint(out, m.length);
+  PutVarint(out, m.count);
+  PutVarint(out, Zigzag(static_cast<int64_t>(static_cast<uint64_t>(m.min_time) - static_cast<uint64_t>(previous_max_time))));
+  PutVarint(out, static_cast<uint64_t>(m.max_time) - static_cast<uint64_t>(m.min_time));
+  if (summary.exponent < 0) {
+    out.push_back(0);
+    for (double value : {m.sum, m.min, m.max, m.first, m.last}) PutScalar(out, value);
+  } else {
+    out.push_back(1);
+    out.push_back(static_cast<uint8_t>(summary.exponent));
+    for (int64_t value : {summary.min_i, summary.max_i, summary.first_i, summary.last_i, summary.sum_i}) {
+      PutVarint(out, Zigzag(value));
+    }
+  }
   PutScalar(out, m.crc);
 }
 
-bool GetBlockMeta(const uint8_t*& p, const uint8_t* end, BlockMeta& m) {
-  return GetScalar(p, end, m.offset) && GetScalar(p, end, m.length) && GetScalar(p, end, m.count) &&
-         GetScalar(p, end, m.min_time) && GetScalar(p, end, m.max_time) && GetScalar(p, end, m.sum) &&
-         GetScalar(p, end, m.min) && GetScalar(p, end, m.max) && GetScalar(p, end, m.first) &&
-         GetScalar(p, end, m.last) && GetScalar(p, end, m.crc);
+bool GetBlockEntry(const uint8_t*& p, const uint8_t* end, int64_t previous_max_time, BlockMeta& m) {
+  uint64_t length, count, delta, span;
+  if (!GetVarint(p, end, length) || !GetVarint(p, end, count) || !GetVarint(p, end, delta) || !GetVarint(p, end, span) ||
+      length > UINT32_MAX || count == 0 || count > UINT32_MAX || p >= end) {
+    return false;
+  }
+  m.length = static_cast<uint32_t>(length);
+  m.count = static_cast<uint32_t>(count);
+  m.min_time = static_cast<int64_t>(static_cast<uint64_t>(previous_max_time) + static_cast<uint64_t>(Unzigzag(delta)));
+  m.max_time = static_cast<int64_t>(static_cast<uint64_t>(m.min_time) + span);
+  if (m.max_time < m.min_time) return false;
+  const uint8_t kind = *p++;
+  if (kind == 0) {
+    if (!GetScalar(p, end, m.sum) || !GetScalar(p, end, m.min) || !GetScalar(p, end, m.max) ||
+        !GetScalar(p, end, m.first) || !GetScalar(p, end, m.last)) {
+      return false;
+    }
+  } else if (kind == 1) {
+    if (p >= end || *p > kMaxSummaryExponent) return false;
+    const double scale = kPow10[*p++];
+    double* fields[] = {&m.min, &m.max, &m.first, &m.last, &m.sum};
+    for (double* field : fields) {
+      uint64_t raw;
+      if (!GetVarint(p, end, raw)) return false;
+      *field = static_cast<double>(Unzigzag(raw)) / scale;
+    }
+  } else {
+    return false;
+  }
+  return GetScalar(p, end, m.crc);
 }
 
 }  // namespace
@@ -131,7 +212,8 @@ bool SegmentWriter::Add(const SeriesToWrite& one, std::string& error) {
   metas_.emplace_back();
   for (size_t start = 0; start < one.count; start += kBlockPoints) {
     const size_t count = std::min(kBlockPoints, one.count - start);
-    BlockMeta meta = SummariseBlock(one.timestamps + start, one.values + start, count);
+    BlockSummary summary = SummariseBlock(one.timestamps + start, one.values + start, count);
+    BlockMeta& meta = summary.meta;
     meta.offset = written_ + out_.size();
     const size_t block_start = out_.size();
     ts_bytes_.clear();
@@ -141,9 +223,9 @@ bool SegmentWriter::Add(const SeriesToWrite& one, std::string& error) {
     EncodeValues(one.values + start, count, out_);
     meta.length = static_cast<uint32_t>(out_.size() - block_start);
     meta.crc = Crc32c(out_.data() + block_start, meta.length);
-    metas_.back().push_back(meta);
     min_time_ = std::min(min_time_, meta.min_time);
     max_time_ = std::max(max_time_, meta.max_time);
+    metas_.back().push_back(summary);
     points_ += count;
   }
   // Stream large segments out instead of holding them whole.
@@ -157,8 +239,13 @@ bool SegmentWriter::Finish(std::string& error) {
   for (size_t s = 0; s < keys_.size(); ++s) {
     PutScalar(out_, static_cast<uint16_t>(keys_[s].size()));
     Put(out_, keys_[s].data(), keys_[s].size());
-    PutScalar(out_, static_cast<uint32_t>(metas_[s].size()));
-    for (const BlockMeta& meta : metas_[s]) PutBlockMeta(out_, meta);
+    PutVarint(out_, metas_[s].size());
+    PutVarint(out_, metas_[s].front().meta.offset);
+    int64_t previous_max_time = 0;
+    for (const BlockSummary& summary : metas_[s]) {
+      PutBlockEntry(out_, summary, previous_max_time);
+      previous_max_time = summary.meta.max_time;
+    }
   }
   const uint64_t index_length = out_.size() - index_start;
   const uint32_t index_crc = Crc32c(out_.data() + index_start, index_length);
@@ -300,18 +387,23 @@ std::unique_ptr<Segment> Segment::Open(const std::string& path, std::string& err
   bool ok = GetScalar(p, index_end, series_count);
   for (uint32_t s = 0; ok && s < series_count; ++s) {
     uint16_t key_length;
-    uint32_t block_count;
+    uint64_t block_count, offset;
     ok = GetScalar(p, index_end, key_length) && static_cast<size_t>(index_end - p) >= key_length;
     if (!ok) break;
     std::string key(reinterpret_cast<const char*>(p), key_length);
     p += key_length;
-    ok = GetScalar(p, index_end, block_count) &&
-         static_cast<size_t>(index_end - p) / kBlockMetaBytes >= block_count;
+    ok = GetVarint(p, index_end, block_count) && GetVarint(p, index_end, offset) &&
+         static_cast<uint64_t>(index_end - p) / kMinBlockMetaBytes >= block_count;
     if (!ok) break;
     std::vector<BlockMeta> blocks(block_count);
+    int64_t previous_max_time = 0;
     for (BlockMeta& meta : blocks) {
-      ok = ok && GetBlockMeta(p, index_end, meta) && meta.offset <= index_offset &&
-           meta.length <= index_offset - meta.offset && meta.count > 0;
+      // Blocks of a series are contiguous: each starts where the previous one ended.
+      ok = ok && GetBlockEntry(p, index_end, previous_max_time, meta) && offset <= index_offset &&
+           meta.length <= index_offset - offset;
+      meta.offset = offset;
+      offset += meta.length;
+      previous_max_time = meta.max_time;
     }
     ok = ok && (segment->keys_.empty() || segment->keys_.back() < key);
     segment->keys_.push_back(std::move(key));
