@@ -37,16 +37,21 @@ function seriesSeed(seed, seriesIndex) {
 
 /**
  * Series `seriesIndex` of the data set in chunks of `chunk` points:
- * yields { timestamps: BigInt64Array, values: Float64Array } (so 1 B points need not fit in memory).
+ * yields { timestamps: BigInt64Array, values: Float64Array } (so 1 B points need not fit in memory);
+ * with `reuse`, every chunk comes in the same two arrays.
  */
-function* seriesChunks(seriesIndex, { points = POINTS, seed = 1, chunk = points } = {}) {
+function* seriesChunks(seriesIndex, { points = POINTS, seed = 1, chunk = points, reuse = false } = {}) {
   const random = mulberry32(seriesSeed(seed, seriesIndex));
   let cents = Math.floor(random() * (MAX_CENTS + 1));
   let time = START_MICROS;
+  const reused = { timestamps: new BigInt64Array(0), values: new Float64Array(0) };
   for (let done = 0; done < points; done += chunk) {
     const size = Math.min(chunk, points - done);
-    const timestamps = new BigInt64Array(size);
-    const values = new Float64Array(size);
+    // reuse: the same two arrays every time (valid until the next chunk), so a benchmark measures
+    // the engine's memory, not the generator's garbage.
+    const timestamps = reuse && reused.timestamps.length === size ? reused.timestamps : new BigInt64Array(size);
+    const values = reuse && reused.values.length === size ? reused.values : new Float64Array(size);
+    if (reuse) Object.assign(reused, { timestamps, values });
     for (let i = 0; i < size; i++) {
       timestamps[i] = time;
       values[i] = cents / 100;

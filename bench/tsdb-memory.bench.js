@@ -27,7 +27,7 @@ async function main() {
   try {
     const db = await open({ dir, durability });
     const perSeries = Math.ceil(totalPoints / seriesCount);
-    const generators = Array.from({ length: seriesCount }, (_, i) => seriesChunks(i, { points: perSeries, chunk: CHUNK }));
+    const generators = Array.from({ length: seriesCount }, (_, i) => seriesChunks(i, { points: perSeries, chunk: CHUNK, reuse: true }));
     const identities = Array.from({ length: seriesCount }, (_, i) => seriesIdentity(i));
     const started = process.hrtime.bigint();
     let written = 0;
