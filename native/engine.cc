@@ -201,11 +201,11 @@ void Engine::Shutdown() {
   lock_.Release();
 }
 
-bool Engine::Ingest(const std::vector<std::string_view>& keys, const uint32_t* key_index, const int64_t* timestamps,
+void Engine::Ingest(const std::vector<std::string_view>& keys, const uint32_t* key_index, const int64_t* timestamps,
                     const double* values, size_t count) {
   if (!key_index) {
     active_->Append(active_->FindOrInsert(keys[0]), timestamps, values, count);
-    return true;
+    return;
   }
   // Runs of the same key go in together.
   size_t run_start = 0;
@@ -216,7 +216,6 @@ bool Engine::Ingest(const std::vector<std::string_view>& keys, const uint32_t* k
       run_start = i;
     }
   }
-  return true;
 }
 
 bool Engine::Write(std::string_view key, const int64_t* timestamps, const double* values, size_t count,

@@ -99,7 +99,7 @@ class Engine {
   // Takes what a read of `key` over [start, end] needs under the lock (struct in engine.cc).
   void Snapshot(std::string_view key, int64_t start, int64_t end, ReadSnapshot& snapshot);
   void Shutdown();
-  bool Ingest(const std::vector<std::string_view>& keys, const uint32_t* key_index, const int64_t* timestamps,
+  void Ingest(const std::vector<std::string_view>& keys, const uint32_t* key_index, const int64_t* timestamps,
               const double* values, size_t count);
   // With the write lock held: hands the memtable to the flush thread when it is over budget.
   void MaybeFreezeLocked(std::unique_lock<std::shared_mutex>& lock);

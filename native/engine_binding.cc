@@ -318,23 +318,21 @@ class EngineWorker : public Napi::AsyncWorker {
   bool ok_ = false;
 };
 
-// engineFlush(handle): Promise<void>
-Napi::Value EngineFlush(const Napi::CallbackInfo& info) {
+// Runs an engine operation on a libuv worker thread; returns its promise.
+Napi::Value QueueEngineWork(const Napi::CallbackInfo& info, bool (Engine::*operation)(EngineError&)) {
   EngineHandle& handle = RequireHandle(info);
   std::shared_ptr<Engine> engine = handle.engine;
-  auto* worker = new EngineWorker(info, handle, [engine](EngineError& error) { return engine->Flush(error); });
+  auto* worker =
+      new EngineWorker(info, handle, [engine, operation](EngineError& error) { return ((*engine).*operation)(error); });
   worker->Queue();
   return worker->Promise();
 }
 
+// engineFlush(handle): Promise<void>
+Napi::Value EngineFlush(const Napi::CallbackInfo& info) { return QueueEngineWork(info, &Engine::Flush); }
+
 // engineCompact(handle): Promise<void>
-Napi::Value EngineCompact(const Napi::CallbackInfo& info) {
-  EngineHandle& handle = RequireHandle(info);
-  std::shared_ptr<Engine> engine = handle.engine;
-  auto* worker = new EngineWorker(info, handle, [engine](EngineError& error) { return engine->Compact(error); });
-  worker->Queue();
-  return worker->Promise();
-}
+Napi::Value EngineCompact(const Napi::CallbackInfo& info) { return QueueEngineWork(info, &Engine::Compact); }
 
 // engineApplyRetention(handle, nowUs): number of segments dropped
 Napi::Value EngineApplyRetention(const Napi::CallbackInfo& info) {

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <unistd.h>
 
@@ -36,6 +37,22 @@ bool WriteAllV(int fd, struct iovec* parts, int count) {
 bool WriteAll(int fd, const void* data, size_t length) {
   struct iovec part = {const_cast<void*>(data), length};
   return WriteAllV(fd, &part, 1);
+}
+
+int OpenWithSize(const std::string& path, int flags, size_t& size, std::string& error) {
+  int fd = open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) {
+    error = ErrnoText("cannot open " + path);
+    return -1;
+  }
+  struct stat info;
+  if (fstat(fd, &info) != 0) {
+    error = ErrnoText("cannot stat " + path);
+    close(fd);
+    return -1;
+  }
+  size = static_cast<size_t>(info.st_size);
+  return fd;
 }
 
 bool SyncDirectory(const std::string& dir) {

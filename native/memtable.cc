@@ -1,7 +1,6 @@
 #include "memtable.h"
 
 #include <algorithm>
-#include <numeric>
 
 namespace sluice {
 

@@ -313,20 +313,10 @@ Segment::~Segment() {
 }
 
 std::unique_ptr<Segment> Segment::Open(const std::string& path, std::string& error) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    error = ErrnoText("cannot open " + path);
-    return nullptr;
-  }
-  struct stat info;
-  if (fstat(fd, &info) != 0) {
-    error = ErrnoText("cannot stat " + path);
-    close(fd);
-    return nullptr;
-  }
   std::unique_ptr<Segment> segment(new Segment());
+  int fd = OpenWithSize(path, O_RDONLY, segment->size_, error);
+  if (fd < 0) return nullptr;
   segment->path_ = path;
-  segment->size_ = static_cast<size_t>(info.st_size);
   if (segment->size_ < sizeof(kMagic) + kFooterBytes) {
     error = path + ": too short to be a segment (" + std::to_string(segment->size_) + " bytes)";
     close(fd);

@@ -61,18 +61,10 @@ bool Wal::Replay(const std::function<void(const WalBatch&)>& apply, WalRecoveryS
   for (const std::string& name : names) {
     const std::string path = dir_ + "/" + name;
     next_sequence_ = std::max<uint64_t>(next_sequence_, std::strtoull(name.c_str(), nullptr, 16) + 1);
-    int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
-      error = ErrnoText("cannot open " + path);
-      return false;
-    }
-    struct stat info;
-    if (fstat(fd, &info) != 0) {
-      error = ErrnoText("cannot stat " + path);
-      close(fd);
-      return false;
-    }
-    buffer.resize(static_cast<size_t>(info.st_size));
+    size_t size;
+    int fd = OpenWithSize(path, O_RDWR, size, error);
+    if (fd < 0) return false;
+    buffer.resize(size);
     size_t got = 0;
     while (got < buffer.size()) {
       ssize_t n = pread(fd, buffer.data() + got, buffer.size() - got, static_cast<off_t>(got));
@@ -89,7 +81,6 @@ bool Wal::Replay(const std::function<void(const WalBatch&)>& apply, WalRecoveryS
       const uint8_t* file_end = buffer.data() + buffer.size();
       while (true) {
         uint32_t length, crc;
-        const uint8_t* record = p;
         if (!ReadScalar(p, file_end, length) || !ReadScalar(p, file_end, crc)) break;
         if (length > kMaxPayloadBytes || static_cast<size_t>(file_end - p) < length) break;
         if (Crc32c(p, length) != crc) break;
@@ -147,7 +138,6 @@ bool Wal::Replay(const std::function<void(const WalBatch&)>& apply, WalRecoveryS
         stats.points += count;
         p = payload_end;
         good_end = static_cast<size_t>(p - buffer.data());
-        (void)record;
       }
     }
     if (good_end < buffer.size()) {
