@@ -478,7 +478,7 @@ bool LoadPiece(const Piece& piece, int64_t start, int64_t end, std::vector<int64
 }
 
 // Walks groups of overlapping pieces in time order. For a lone segment block inside the range,
-// `whole_block` gets its summary; otherwise `points` gets the group's merged, deduplicated points.
+// `whole_block` gets that piece (its block summary: (*piece.blocks)[piece.block]); otherwise `points` gets the group's merged, deduplicated points.
 template <typename WholeBlock, typename Points>
 bool VisitGroups(const ReadSnapshot& snapshot, int64_t start, int64_t end, WholeBlock&& whole_block, Points&& points,
                  std::string& error) {
@@ -495,7 +495,7 @@ bool VisitGroups(const ReadSnapshot& snapshot, int64_t start, int64_t end, Whole
     }
     const Piece& lone = pieces[group_start];
     if (group_end == group_start + 1 && lone.segment && lone.min_time >= start && lone.max_time <= end) {
-      if (!whole_block((*lone.blocks)[lone.block])) return true;
+      if (!whole_block(lone)) return true;
     } else {
       ts.clear();
       values.clear();
@@ -577,26 +577,28 @@ bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, 
     }
   };
   std::string message;
-  std::vector<int64_t> block_ts;
-  std::vector<double> block_values;
+  size_t block_capacity = 0;
+  std::unique_ptr<int64_t[]> block_ts;
+  std::unique_ptr<double[]> block_values;
   const bool ok = VisitGroups(
       snapshot, start, end,
-      [&](const BlockMeta& meta) {
+      [&](const Piece& piece) {
+        const BlockMeta& meta = (*piece.blocks)[piece.block];
         const int64_t bucket = FloorToBucket(meta.min_time, every_us);
         if (bucket == FloorToBucket(meta.max_time, every_us)) {
           if (bucket != current) enter(bucket);
           window.AddBlock(meta);
           return true;
         }
-        for (const Piece& piece : snapshot.pieces) {
-          if (piece.segment && &(*piece.blocks)[piece.block] == &meta) {
-            block_ts.clear();
-            block_values.clear();
-            if (!piece.segment->DecodeBlock(*piece.blocks, piece.block, block_ts, block_values, message)) return false;
-            add_points(block_ts.data(), block_values.data(), block_ts.size());
-            return true;
-          }
+        if (block_capacity < meta.count) {  // uninitialised buffers, grown only when needed
+          block_capacity = meta.count;
+          block_ts.reset(new int64_t[block_capacity]);
+          block_values.reset(new double[block_capacity]);
         }
+        if (!piece.segment->DecodeBlockInto(*piece.blocks, piece.block, block_ts.get(), block_values.get(), message)) {
+          return false;
+        }
+        add_points(block_ts.get(), block_values.get(), meta.count);
         return true;
       },
       [&](const std::vector<int64_t>& ts, const std::vector<double>& vs) {
@@ -620,8 +622,8 @@ bool Engine::Aggregate(std::string_view key, int64_t start, int64_t end, Aggrega
   std::string message;
   const bool ok = VisitGroups(
       snapshot, start, end,
-      [&](const BlockMeta& meta) {
-        accumulator.AddBlock(meta);
+      [&](const Piece& piece) {
+        accumulator.AddBlock((*piece.blocks)[piece.block]);
         return true;
       },
       [&](const std::vector<int64_t>& ts, const std::vector<double>& values) {
@@ -655,17 +657,11 @@ bool Engine::Scan(std::string_view key, int64_t start, int64_t end, size_t limit
   };
   const bool ok = VisitGroups(
       snapshot, start, end,
-      [&](const BlockMeta& meta) {
-        // Scans need the points: find the piece again and decode it.
-        for (const Piece& piece : snapshot.pieces) {
-          if (piece.segment && &(*piece.blocks)[piece.block] == &meta) {
-            block_ts.clear();
-            block_values.clear();
-            if (!piece.segment->DecodeBlock(*piece.blocks, piece.block, block_ts, block_values, message)) return false;
-            return take(block_ts, block_values);
-          }
-        }
-        return true;
+      [&](const Piece& piece) {  // scans need the points: decode the block
+        block_ts.clear();
+        block_values.clear();
+        if (!piece.segment->DecodeBlock(*piece.blocks, piece.block, block_ts, block_values, message)) return false;
+        return take(block_ts, block_values);
       },
       take, message);
   if (!ok || !message.empty()) {

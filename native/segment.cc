@@ -443,8 +443,8 @@ const std::vector<BlockMeta>* Segment::Find(std::string_view key) const {
   return &blocks_[static_cast<size_t>(it - keys_.begin())];
 }
 
-bool Segment::DecodeBlock(const std::vector<BlockMeta>& blocks, size_t index, std::vector<int64_t>& ts,
-                          std::vector<double>& values, std::string& error) const {
+bool Segment::DecodeBlockInto(const std::vector<BlockMeta>& blocks, size_t index, int64_t* ts, double* values,
+                              std::string& error) const {
   const BlockMeta& meta = blocks[index];
   const uint8_t* block = data_ + meta.offset;
   auto corrupt = [&](const char* what) {
@@ -455,14 +455,22 @@ bool Segment::DecodeBlock(const std::vector<BlockMeta>& blocks, size_t index, st
   uint32_t ts_length;
   std::memcpy(&ts_length, block, 4);
   if (ts_length > meta.length - 4) return corrupt("has a bad timestamps length");
+  if (!DecodeTimestamps(block + 4, ts_length, meta.count, ts) ||
+      !DecodeValues(block + 4 + ts_length, meta.length - 4 - ts_length, meta.count, values)) {
+    return corrupt("does not decode");
+  }
+  return true;
+}
+
+bool Segment::DecodeBlock(const std::vector<BlockMeta>& blocks, size_t index, std::vector<int64_t>& ts,
+                          std::vector<double>& values, std::string& error) const {
   const size_t before = ts.size();
-  ts.resize(before + meta.count);
-  values.resize(before + meta.count);
-  if (!DecodeTimestamps(block + 4, ts_length, meta.count, ts.data() + before) ||
-      !DecodeValues(block + 4 + ts_length, meta.length - 4 - ts_length, meta.count, values.data() + before)) {
+  ts.resize(before + blocks[index].count);
+  values.resize(before + blocks[index].count);
+  if (!DecodeBlockInto(blocks, index, ts.data() + before, values.data() + before, error)) {
     ts.resize(before);
     values.resize(before);
-    return corrupt("does not decode");
+    return false;
   }
   return true;
 }

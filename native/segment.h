@@ -103,6 +103,9 @@ class Segment {
   const std::vector<BlockMeta>* Find(std::string_view key) const;
   // Decodes block `index` of `blocks`, appending to ts/values; false with `error` naming the file
   // and block when its checksum or encoding is bad.
+  // The same into caller buffers of at least blocks[index].count elements (no initialisation cost).
+  bool DecodeBlockInto(const std::vector<BlockMeta>& blocks, size_t index, int64_t* ts, double* values,
+                       std::string& error) const;
   bool DecodeBlock(const std::vector<BlockMeta>& blocks, size_t index, std::vector<int64_t>& ts,
                    std::vector<double>& values, std::string& error) const;
 
