@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "line_protocol_binding.h"
 #include "series_key.h"
+#include "typed_columns.h"
 
 namespace sluice {
 namespace {
@@ -210,70 +211,65 @@ Napi::Value EngineWriteLines(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// The arguments every read starts with: (handle, series, tags, start, end).
+struct ReadArguments {
+  EngineHandle& handle;
+  std::string key;
+  int64_t start;
+  int64_t end;
+};
+
+ReadArguments RequireReadArguments(const Napi::CallbackInfo& info) {
+  EngineHandle& handle = RequireHandle(info);
+  std::string key = SeriesKeyFrom(info, 1);
+  const int64_t start = RequireTimestamp(info, 3, "start");
+  const int64_t end = RequireTimestamp(info, 4, "end");
+  return {handle, std::move(key), start, end};
+}
+
 // engineAggregate(handle, series, tags, start, end, op 0..6): { count, value }
 Napi::Value EngineAggregate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  EngineHandle& handle = RequireHandle(info);
-  const std::string key = SeriesKeyFrom(info, 1);
-  const int64_t start = RequireTimestamp(info, 3, "start");
-  const int64_t end = RequireTimestamp(info, 4, "end");
+  const ReadArguments read = RequireReadArguments(info);
   const auto op = static_cast<AggregateOp>(RequireCount(info, 5, 6));
   AggregateResult result;
   EngineError error;
-  if (!handle.engine->Aggregate(key, start, end, op, result, error)) ThrowEngineError(env, error);
+  if (!read.handle.engine->Aggregate(read.key, read.start, read.end, op, result, error)) ThrowEngineError(env, error);
   Napi::Object out = Napi::Object::New(env);
   out.Set("count", Napi::Number::New(env, static_cast<double>(result.count)));
   out.Set("value", Napi::Number::New(env, result.value));
   return out;
 }
 
-// Copies a column into a new V8-allocated typed array (written once, here).
-Napi::Value BigIntColumn(Napi::Env env, const std::vector<int64_t>& column) {
-  Napi::BigInt64Array array = Napi::BigInt64Array::New(env, column.size());
-  if (!column.empty()) std::memcpy(array.Data(), column.data(), column.size() * 8);
-  return array;
-}
-Napi::Value DoubleColumn(Napi::Env env, const std::vector<double>& column) {
-  Napi::Float64Array array = Napi::Float64Array::New(env, column.size());
-  if (!column.empty()) std::memcpy(array.Data(), column.data(), column.size() * 8);
-  return array;
-}
-
 // engineAggregateWindows(handle, series, tags, start, end, everyUs, op): { starts: BigInt64Array, values: Float64Array }
 Napi::Value EngineAggregateWindows(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  EngineHandle& handle = RequireHandle(info);
-  const std::string key = SeriesKeyFrom(info, 1);
-  const int64_t start = RequireTimestamp(info, 3, "start");
-  const int64_t end = RequireTimestamp(info, 4, "end");
+  const ReadArguments read = RequireReadArguments(info);
   const int64_t every = RequireTimestamp(info, 5, "every");
   if (every <= 0) ThrowRangeError(env, kInvalidArgument, "every must be a positive number of microseconds");
   const auto op = static_cast<AggregateOp>(RequireCount(info, 6, 6));
   std::vector<int64_t> starts;
   std::vector<double> values;
   EngineError error;
-  if (!handle.engine->AggregateWindows(key, start, end, every, op, starts, values, error)) ThrowEngineError(env, error);
+  if (!read.handle.engine->AggregateWindows(read.key, read.start, read.end, every, op, starts, values, error)) ThrowEngineError(env, error);
   Napi::Object out = Napi::Object::New(env);
-  out.Set("starts", BigIntColumn(env, starts));
-  out.Set("values", DoubleColumn(env, values));
+  out.Set("starts", ToTypedArray<Napi::BigInt64Array>(env, starts));
+  out.Set("values", ToTypedArray<Napi::Float64Array>(env, values));
   return out;
 }
 
 // engineScan(handle, series, tags, start, end, limit): { timestamps: BigInt64Array, values: Float64Array }
 Napi::Value EngineScan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  EngineHandle& handle = RequireHandle(info);
-  const std::string key = SeriesKeyFrom(info, 1);
-  const int64_t start = RequireTimestamp(info, 3, "start");
-  const int64_t end = RequireTimestamp(info, 4, "end");
+  const ReadArguments read = RequireReadArguments(info);
   const size_t limit = RequireCount(info, 5, size_t{1} << 24);
   std::vector<int64_t> timestamps;
   std::vector<double> values;
   EngineError error;
-  if (!handle.engine->Scan(key, start, end, limit, timestamps, values, error)) ThrowEngineError(env, error);
+  if (!read.handle.engine->Scan(read.key, read.start, read.end, limit, timestamps, values, error)) ThrowEngineError(env, error);
   Napi::Object out = Napi::Object::New(env);
-  out.Set("timestamps", BigIntColumn(env, timestamps));
-  out.Set("values", DoubleColumn(env, values));
+  out.Set("timestamps", ToTypedArray<Napi::BigInt64Array>(env, timestamps));
+  out.Set("values", ToTypedArray<Napi::Float64Array>(env, values));
   return out;
 }
 

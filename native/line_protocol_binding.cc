@@ -5,6 +5,7 @@
 
 #include "errors.h"
 #include "line_protocol.h"
+#include "typed_columns.h"
 
 namespace sluice {
 namespace {
@@ -36,13 +37,6 @@ int64_t RequireBigInt64(const Napi::CallbackInfo& info, size_t index) {
 }
 
 
-// Copies a column into a new V8-allocated typed array (written once, here).
-template <typename TypedArray, typename T>
-TypedArray ToTypedArray(Napi::Env env, const std::vector<T>& column) {
-  TypedArray array = TypedArray::New(env, column.size());
-  if (!column.empty()) std::memcpy(array.Data(), column.data(), column.size() * sizeof(T));
-  return array;
-}
 
 }  // namespace
 
