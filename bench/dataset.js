@@ -38,20 +38,18 @@ function seriesSeed(seed, seriesIndex) {
 /**
  * Series `seriesIndex` of the data set in chunks of `chunk` points:
  * yields { timestamps: BigInt64Array, values: Float64Array } (so 1 B points need not fit in memory);
- * with `reuse`, every chunk comes in the same two arrays.
+ * with `into: { timestamps, values }` (arrays of at least `chunk` elements) every chunk is written there.
  */
-function* seriesChunks(seriesIndex, { points = POINTS, seed = 1, chunk = points, reuse = false } = {}) {
+function* seriesChunks(seriesIndex, { points = POINTS, seed = 1, chunk = points, into } = {}) {
   const random = mulberry32(seriesSeed(seed, seriesIndex));
   let cents = Math.floor(random() * (MAX_CENTS + 1));
   let time = START_MICROS;
-  const reused = { timestamps: new BigInt64Array(0), values: new Float64Array(0) };
   for (let done = 0; done < points; done += chunk) {
     const size = Math.min(chunk, points - done);
-    // reuse: the same two arrays every time (valid until the next chunk), so a benchmark measures
-    // the engine's memory, not the generator's garbage.
-    const timestamps = reuse && reused.timestamps.length === size ? reused.timestamps : new BigInt64Array(size);
-    const values = reuse && reused.values.length === size ? reused.values : new Float64Array(size);
-    if (reuse) Object.assign(reused, { timestamps, values });
+    // into: chunks are written into these arrays (valid until the next chunk, shareable by every
+    // series), so a benchmark measures the engine's memory, not the generator's.
+    const timestamps = into ? into.timestamps.subarray(0, size) : new BigInt64Array(size);
+    const values = into ? into.values.subarray(0, size) : new Float64Array(size);
     for (let i = 0; i < size; i++) {
       timestamps[i] = time;
       values[i] = cents / 100;
