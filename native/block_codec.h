@@ -27,5 +27,8 @@ bool EncodeValuesWith(ValueCodec codec, const double* values, size_t n, std::vec
 // Decodes exactly n values; false if the input is malformed or too short. Never reads outside
 // [data, data+length), never writes more than n outputs.
 bool DecodeValues(const uint8_t* data, size_t length, size_t n, double* out);
+// For decimal blocks: the scaled integers and the exponent (values[i] == (double)out[i] / 10^e);
+// false when the block is not decimal-coded (or malformed: DecodeValues then says which).
+bool DecodeValuesAsDecimal(const uint8_t* data, size_t length, size_t n, int64_t* out, unsigned& exponent);
 
 }  // namespace sluice

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <memory>
+#include <type_traits>
 
 #include "bit_io.h"
 #include "huffman_coder.h"
@@ -103,23 +104,69 @@ bool ReadHeader(ByteReader& reader, size_t n, DecimalHeader& header) {
 
 // What both forms share: the header and the first value, then `decode_offsets(reader, n - 1,
 // rebuild)`, which decodes the offsets its own way and hands them, ≤ kRebuildChunk at a time, to
-// rebuild(offsets, count, max_offset), which appends the values.
-template <typename DecodeOffsets>
-bool DecodeDecimalForm(const uint8_t* data, size_t length, size_t n, double* out, DecodeOffsets&& decode_offsets) {
+// rebuild(offsets, count, max_offset), which appends the values — as doubles, or (Out = int64_t)
+// as the scaled integers themselves, for callers that aggregate without rebuilding doubles.
+template <typename Out, typename DecodeOffsets>
+bool DecodeDecimalForm(const uint8_t* data, size_t length, size_t n, Out* out, unsigned& exponent,
+                       DecodeOffsets&& decode_offsets) {
   ByteReader reader(data, length);
   DecimalHeader header;
   if (!ReadHeader(reader, n, header)) return false;
+  exponent = header.exponent;
   if (n == 0) return true;
   const double divisor = kPowersOfTen[header.exponent];
   uint64_t current = header.first;
-  out[0] = FromDecimal(current, divisor);
-  double* next = out + 1;
+  Out* next = out + 1;
+  if constexpr (std::is_same_v<Out, double>) {
+    out[0] = FromDecimal(current, divisor);
+  } else {
+    out[0] = static_cast<int64_t>(current);
+  }
   auto rebuild = [&](const auto* offsets, size_t count, uint64_t max_offset) {
-    RebuildChunk(offsets, count, max_offset, header.reference, current, divisor, next);
+    if constexpr (std::is_same_v<Out, double>) {
+      RebuildChunk(offsets, count, max_offset, header.reference, current, divisor, next);
+    } else {
+      for (size_t j = 0; j < count; ++j) {
+        current += header.reference + offsets[j];
+        next[j] = static_cast<int64_t>(current);
+      }
+    }
     next += count;
   };
   return n == 1 || decode_offsets(reader, n - 1, rebuild);
 }
+
+// The bit-packed offsets of kDecimal.
+struct PackedOffsets {
+  bool operator()(ByteReader& reader, size_t count, auto&& rebuild) const {
+    uint8_t width;
+    if (!reader.ReadByte(width) || width > 64) return false;
+    if (count > (SIZE_MAX - 7) / 64) return false;  // the byte count below must not overflow
+    const size_t packed_bytes = (count * width + 7) / 8;
+    if (reader.remaining() < packed_bytes) return false;
+    BitReader bits(reader.current(), packed_bytes);
+    uint64_t offsets[kRebuildChunk];
+    for (size_t done = 0; done < count; done += kRebuildChunk) {
+      const size_t chunk = std::min(kRebuildChunk, count - done);
+      for (size_t j = 0; j < chunk; ++j) offsets[j] = bits.Read(width);
+      rebuild(offsets, chunk, LowBitsMask(width));
+    }
+    return true;
+  }
+};
+
+// The Huffman-coded offsets of kDecimalEntropy.
+struct HuffmanOffsets {
+  bool operator()(ByteReader& reader, size_t count, auto&& rebuild) const {
+    // Not a std::vector: zero-filling 4 bytes per point first would cost more than it protects.
+    const std::unique_ptr<uint32_t[]> offsets(new uint32_t[count]);
+    if (!DecodeHuffman(reader.current(), reader.remaining(), count, offsets.get())) return false;
+    for (size_t done = 0; done < count; done += kRebuildChunk) {
+      rebuild(offsets.get() + done, std::min(kRebuildChunk, count - done), kMaxHuffmanAlphabet - 1);
+    }
+    return true;
+  }
+};
 
 }  // namespace
 
@@ -180,33 +227,19 @@ bool EncodeDecimalEntropy(const DecimalColumn& column, std::vector<uint8_t>& out
 }
 
 bool DecodeDecimal(const uint8_t* data, size_t length, size_t n, double* out) {
-  return DecodeDecimalForm(data, length, n, out, [](ByteReader& reader, size_t count, auto&& rebuild) {
-    uint8_t width;
-    if (!reader.ReadByte(width) || width > 64) return false;
-    if (count > (SIZE_MAX - 7) / 64) return false;  // the byte count below must not overflow
-    const size_t packed_bytes = (count * width + 7) / 8;
-    if (reader.remaining() < packed_bytes) return false;
-    BitReader bits(reader.current(), packed_bytes);
-    uint64_t offsets[kRebuildChunk];
-    for (size_t done = 0; done < count; done += kRebuildChunk) {
-      const size_t chunk = std::min(kRebuildChunk, count - done);
-      for (size_t j = 0; j < chunk; ++j) offsets[j] = bits.Read(width);
-      rebuild(offsets, chunk, LowBitsMask(width));
-    }
-    return true;
-  });
+  unsigned exponent;
+  return DecodeDecimalForm(data, length, n, out, exponent, PackedOffsets{});
 }
 
 bool DecodeDecimalEntropy(const uint8_t* data, size_t length, size_t n, double* out) {
-  return DecodeDecimalForm(data, length, n, out, [](ByteReader& reader, size_t count, auto&& rebuild) {
-    // Not a std::vector: zero-filling 4 bytes per point first would cost more than it protects.
-    const std::unique_ptr<uint32_t[]> offsets(new uint32_t[count]);
-    if (!DecodeHuffman(reader.current(), reader.remaining(), count, offsets.get())) return false;
-    for (size_t done = 0; done < count; done += kRebuildChunk) {
-      rebuild(offsets.get() + done, std::min(kRebuildChunk, count - done), kMaxHuffmanAlphabet - 1);
-    }
-    return true;
-  });
+  unsigned exponent;
+  return DecodeDecimalForm(data, length, n, out, exponent, HuffmanOffsets{});
+}
+
+bool DecodeDecimalIntegers(const uint8_t* data, size_t length, size_t n, bool entropy, int64_t* out,
+                           unsigned& exponent) {
+  return entropy ? DecodeDecimalForm(data, length, n, out, exponent, HuffmanOffsets{})
+                 : DecodeDecimalForm(data, length, n, out, exponent, PackedOffsets{});
 }
 
 }  // namespace sluice

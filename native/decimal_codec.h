@@ -31,5 +31,9 @@ bool EncodeDecimalEntropy(const DecimalColumn& column, std::vector<uint8_t>& out
 // Decode exactly n values; false if the input is malformed or too short.
 bool DecodeDecimal(const uint8_t* data, size_t length, size_t n, double* out);
 bool DecodeDecimalEntropy(const uint8_t* data, size_t length, size_t n, double* out);
+// Decodes the scaled integers instead (values[i] == (double)out[i] / 10^exponent): aggregates can
+// work on them and skip the division per value.
+bool DecodeDecimalIntegers(const uint8_t* data, size_t length, size_t n, bool entropy, int64_t* out,
+                           unsigned& exponent);
 
 }  // namespace sluice

@@ -34,6 +34,11 @@ constexpr const char* kCorrupt = "SLUICE_CORRUPT";
 std::mutex g_registry_mutex;
 std::map<std::string, std::weak_ptr<Engine>> g_registry;
 
+// 10^e for the decimal codec's exponents (block_codec.h): the decoder's own divisors, so values
+// rebuilt here are bit for bit the decoded ones.
+constexpr double kPow10ForDecimals[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,
+                                        1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18};
+
 // The start of the epoch-aligned window of width `every` holding t.
 int64_t FloorToBucket(int64_t t, int64_t every) {
   int64_t q = t / every;
@@ -86,14 +91,16 @@ struct Accumulator {
       max = maxs[lane] > max ? maxs[lane] : max;
     }
   }
-  void AddBlock(const BlockMeta& meta) {
-    if (count == 0) first = meta.first;
-    last = meta.last;
-    count += meta.count;
-    sum += meta.sum;
-    if (meta.min < min) min = meta.min;
-    if (meta.max > max) max = meta.max;
+  // Points already summarised, later than everything added so far.
+  void AddSummary(uint64_t n, double run_sum, double run_min, double run_max, double run_first, double run_last) {
+    if (count == 0) first = run_first;
+    last = run_last;
+    count += n;
+    sum += run_sum;
+    if (run_min < min) min = run_min;
+    if (run_max > max) max = run_max;
   }
+  void AddBlock(const BlockMeta& meta) { AddSummary(meta.count, meta.sum, meta.min, meta.max, meta.first, meta.last); }
   AggregateResult Result(AggregateOp op) const {
     AggregateResult result;
     result.count = count;
@@ -580,25 +587,52 @@ bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, 
     current = bucket;
     current_end = bucket > INT64_MAX - every_us ? INT64_MAX : bucket + every_us;
   };
+  // Moves to the window of ts[i] and returns where its run of points ends. Points come in time
+  // order: when one leaves the window it is most often for the next one, which needs no division.
+  auto window_run = [&](const int64_t* ts, size_t i, size_t n) {
+    if (ts[i] >= current_end || ts[i] < current) {
+      const bool next_window = current != INT64_MIN && ts[i] >= current_end &&
+                               static_cast<uint64_t>(ts[i]) - static_cast<uint64_t>(current_end) <
+                                   static_cast<uint64_t>(every_us);
+      enter(next_window ? current_end : FloorToBucket(ts[i], every_us));
+    }
+    size_t run_end = i + 1;
+    while (run_end < n && ts[run_end] < current_end) ++run_end;
+    return run_end;
+  };
   auto add_points = [&](const int64_t* ts, const double* vs, size_t n) {
     for (size_t i = 0; i < n;) {
-      // Points come in time order: when one leaves the window it is most often for the next one,
-      // which needs no division.
-      if (ts[i] >= current_end || ts[i] < current) {
-        const bool next_window = current != INT64_MIN && ts[i] >= current_end &&
-                                 static_cast<uint64_t>(ts[i]) - static_cast<uint64_t>(current_end) <
-                                     static_cast<uint64_t>(every_us);
-        enter(next_window ? current_end : FloorToBucket(ts[i], every_us));
-      }
-      size_t run_end = i + 1;
-      while (run_end < n && ts[run_end] < current_end) ++run_end;
+      const size_t run_end = window_run(ts, i, n);
       window.AddRun(vs + i, run_end - i);
+      i = run_end;
+    }
+  };
+  // A decimal block: each window's run is aggregated on the scaled integers (exact, no division
+  // per value) and turned into doubles once per run.
+  auto add_decimal_points = [&](const int64_t* ts, const int64_t* integers, size_t n, unsigned exponent) {
+    const double divisor = kPow10ForDecimals[exponent];
+    for (size_t i = 0; i < n;) {
+      const size_t run_end = window_run(ts, i, n);
+      int64_t run_sum = 0, run_min = INT64_MAX, run_max = INT64_MIN;
+      bool overflow = false;
+      for (size_t j = i; j < run_end; ++j) {
+        overflow |= __builtin_add_overflow(run_sum, integers[j], &run_sum);
+        run_min = integers[j] < run_min ? integers[j] : run_min;
+        run_max = integers[j] > run_max ? integers[j] : run_max;
+      }
+      double sum = static_cast<double>(run_sum) / divisor;
+      if (overflow) {  // only with enormous scaled values: add them as doubles instead
+        sum = 0;
+        for (size_t j = i; j < run_end; ++j) sum += static_cast<double>(integers[j]) / divisor;
+      }
+      window.AddSummary(run_end - i, sum, static_cast<double>(run_min) / divisor, static_cast<double>(run_max) / divisor,
+                        static_cast<double>(integers[i]) / divisor, static_cast<double>(integers[run_end - 1]) / divisor);
       i = run_end;
     }
   };
   std::string message;
   size_t block_capacity = 0;
-  std::unique_ptr<int64_t[]> block_ts;
+  std::unique_ptr<int64_t[]> block_ts, block_integers;
   std::unique_ptr<double[]> block_values;
   const bool ok = VisitGroups(
       snapshot, start, end,
@@ -613,12 +647,20 @@ bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, 
         if (block_capacity < meta.count) {  // uninitialised buffers, grown only when needed
           block_capacity = meta.count;
           block_ts.reset(new int64_t[block_capacity]);
+          block_integers.reset(new int64_t[block_capacity]);
           block_values.reset(new double[block_capacity]);
         }
-        if (!piece.segment->DecodeBlockInto(*piece.blocks, piece.block, block_ts.get(), block_values.get(), message)) {
+        bool decimal;
+        unsigned exponent;
+        if (!piece.segment->DecodeBlockForAggregation(*piece.blocks, piece.block, block_ts.get(), block_integers.get(),
+                                                      block_values.get(), decimal, exponent, message)) {
           return false;
         }
-        add_points(block_ts.get(), block_values.get(), meta.count);
+        if (decimal) {
+          add_decimal_points(block_ts.get(), block_integers.get(), meta.count, exponent);
+        } else {
+          add_points(block_ts.get(), block_values.get(), meta.count);
+        }
         return true;
       },
       [&](const std::vector<int64_t>& ts, const std::vector<double>& vs) {

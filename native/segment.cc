@@ -443,8 +443,9 @@ const std::vector<BlockMeta>* Segment::Find(std::string_view key) const {
   return &blocks_[static_cast<size_t>(it - keys_.begin())];
 }
 
-bool Segment::DecodeBlockInto(const std::vector<BlockMeta>& blocks, size_t index, int64_t* ts, double* values,
-                              std::string& error) const {
+bool Segment::DecodeBlockForAggregation(const std::vector<BlockMeta>& blocks, size_t index, int64_t* ts,
+                                        int64_t* integers, double* values, bool& decimal, unsigned& exponent,
+                                        std::string& error) const {
   const BlockMeta& meta = blocks[index];
   const uint8_t* block = data_ + meta.offset;
   auto corrupt = [&](const char* what) {
@@ -455,11 +456,19 @@ bool Segment::DecodeBlockInto(const std::vector<BlockMeta>& blocks, size_t index
   uint32_t ts_length;
   std::memcpy(&ts_length, block, 4);
   if (ts_length > meta.length - 4) return corrupt("has a bad timestamps length");
-  if (!DecodeTimestamps(block + 4, ts_length, meta.count, ts) ||
-      !DecodeValues(block + 4 + ts_length, meta.length - 4 - ts_length, meta.count, values)) {
-    return corrupt("does not decode");
-  }
+  if (!DecodeTimestamps(block + 4, ts_length, meta.count, ts)) return corrupt("does not decode");
+  const uint8_t* value_bytes = block + 4 + ts_length;
+  const size_t value_length = meta.length - 4 - ts_length;
+  decimal = integers && DecodeValuesAsDecimal(value_bytes, value_length, meta.count, integers, exponent);
+  if (!decimal && !DecodeValues(value_bytes, value_length, meta.count, values)) return corrupt("does not decode");
   return true;
+}
+
+bool Segment::DecodeBlockInto(const std::vector<BlockMeta>& blocks, size_t index, int64_t* ts, double* values,
+                              std::string& error) const {
+  bool decimal;
+  unsigned exponent;
+  return DecodeBlockForAggregation(blocks, index, ts, nullptr, values, decimal, exponent, error);
 }
 
 bool Segment::DecodeBlock(const std::vector<BlockMeta>& blocks, size_t index, std::vector<int64_t>& ts,

@@ -106,6 +106,10 @@ class Segment {
   // The same into caller buffers of at least blocks[index].count elements (no initialisation cost).
   bool DecodeBlockInto(const std::vector<BlockMeta>& blocks, size_t index, int64_t* ts, double* values,
                        std::string& error) const;
+  // Like DecodeBlockInto, but a decimal block's values come as scaled integers (values[i] ==
+  // integers[i] / 10^exponent, `decimal` true); other blocks fill `values` (`decimal` false).
+  bool DecodeBlockForAggregation(const std::vector<BlockMeta>& blocks, size_t index, int64_t* ts, int64_t* integers,
+                                 double* values, bool& decimal, unsigned& exponent, std::string& error) const;
   bool DecodeBlock(const std::vector<BlockMeta>& blocks, size_t index, std::vector<int64_t>& ts,
                    std::vector<double>& values, std::string& error) const;
 

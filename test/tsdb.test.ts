@@ -446,14 +446,25 @@ describe('tumbling windows', () => {
   it('aggregates per epoch-aligned window like a brute-force grouping, from memory and segments', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.tuple(fc.integer({ min: -600_000_000, max: 600_000_000 }), fc.integer({ min: -1000, max: 1000 })), {
-          minLength: 1,
-          maxLength: 300,
-        }),
+        fc.array(
+          fc.tuple(
+            fc.integer({ min: -600_000_000, max: 600_000_000 }),
+            // Integers and 2-decimal values make decimal blocks (aggregated on their scaled
+            // integers); arbitrary doubles make the others.
+            fc.oneof(
+              fc.integer({ min: -1000, max: 1000 }),
+              fc.integer({ min: -100_000, max: 100_000 }).map((cents) => cents / 100),
+              fc.double({ min: -1e6, max: 1e6, noNaN: true }),
+            ),
+          ),
+          { minLength: 1, maxLength: 300 },
+        ),
         fc.constantFrom('1s', '7s', '1m', '1h'),
         fc.constantFrom(...OPS),
         fc.boolean(),
-        async (points, every, op, flushHalf) => {
+        fc.boolean(),
+        async (points, every, op, flushHalf, decimalsOnly) => {
+          if (decimalsOnly) points = points.map(([t, v]) => [t, Math.round(v * 100) / 100]);
           const dir = fs.mkdtempSync(path.join(tempDir(), 'w'));
           const db = await sluice.open({ dir, durability: 'none' });
           try {
