@@ -613,6 +613,12 @@ bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, 
     const double divisor = kPow10ForDecimals[exponent];
     for (size_t i = 0; i < n;) {
       const size_t run_end = window_run(ts, i, n);
+      if (run_end == i + 1) {  // one point in this window (narrow windows): one division
+        const double value = static_cast<double>(integers[i]) / divisor;
+        window.AddSummary(1, value, value, value, value, value);
+        i = run_end;
+        continue;
+      }
       int64_t run_sum = 0, run_min = INT64_MAX, run_max = INT64_MIN;
       bool overflow = false;
       for (size_t j = i; j < run_end; ++j) {
