@@ -66,6 +66,11 @@ export interface NativeAddon {
    * of `into` (returned); throws code SLUICE_CORRUPT on malformed input.
    */
   codecDecodeValues(bytes: Uint8Array, count: number, into?: Float64Array): Float64Array;
+  /**
+   * native/line_protocol_binding.cc ParseLineProtocolProbe(): reads the input in place; a parse
+   * error throws an Error with code SLUICE_PARSE and numeric `line` and `column`.
+   */
+  parseLineProtocol(input: Uint8Array, precision: LineProtocolPrecision, defaultTimestampUs: bigint): LineProtocolBatch;
 }
 
 /** The value codecs of a segment block (docs/codecs.md). */
@@ -157,11 +162,6 @@ export interface NativeEngineAddon {
   engineStats(handle: EngineHandle): NativeEngineStats;
   /** SeriesKey(): the canonical series key (native/series_key.h). */
   seriesKey(series: string, tags: string[]): string;
-  /**
-   * native/line_protocol_binding.cc ParseLineProtocolProbe(): reads the input in place; a parse
-   * error throws an Error with code SLUICE_PARSE and numeric `line` and `column`.
-   */
-  parseLineProtocol(input: Uint8Array, precision: LineProtocolPrecision, defaultTimestampUs: bigint): LineProtocolBatch;
 }
 
 export interface LoadedNative {
