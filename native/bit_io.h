@@ -167,4 +167,20 @@ class BitReader {
   uint64_t bit_position_ = 0;
 };
 
+// Pointer-style readers for the storage files (WAL records, segment index): read at p, advance p,
+// false when fewer bytes than needed remain before `end`. Little-endian hosts only (x64, arm64).
+template <typename T>
+bool ReadScalar(const uint8_t*& p, const uint8_t* end, T& out) {
+  if (static_cast<size_t>(end - p) < sizeof(T)) return false;
+  std::memcpy(&out, p, sizeof(T));
+  p += sizeof(T);
+  return true;
+}
+inline bool ReadVarint(const uint8_t*& p, const uint8_t* end, uint64_t& value) {
+  ByteReader reader(p, static_cast<size_t>(end - p));
+  if (!reader.ReadVarint(value)) return false;
+  p = reader.current();
+  return true;
+}
+
 }  // namespace sluice

@@ -12,11 +12,6 @@
 namespace sluice {
 namespace {
 
-// Powers of ten up to 10^18 are exact doubles (10^22 is the last), so the division in the decoder
-// is one correctly rounded operation: the same one that parsing "12.34" performs.
-constexpr double kPowersOfTen[kMaxDecimalExponent + 1] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,
-                                                          1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13,
-                                                          1e14, 1e15, 1e16, 1e17, 1e18};
 // Scaled values must stay well inside int64 so llround is defined.
 constexpr double kMaxScaledMagnitude = 0x1p62;
 
@@ -25,14 +20,6 @@ double FromDecimal(uint64_t integer, double divisor) {
   return static_cast<double>(static_cast<int64_t>(integer)) / divisor;
 }
 
-// The integer whose FromDecimal() is exactly `value` (same bits), if there is one at `exponent`.
-bool ToDecimal(double value, unsigned exponent, int64_t& integer) {
-  const double scaled = value * kPowersOfTen[exponent];
-  if (!(std::fabs(scaled) < kMaxScaledMagnitude)) return false;  // also rejects NaN and ±Inf
-  integer = std::llround(scaled);
-  const double decoded = FromDecimal(static_cast<uint64_t>(integer), kPowersOfTen[exponent]);
-  return std::bit_cast<uint64_t>(decoded) == std::bit_cast<uint64_t>(value);
-}
 
 // Deltas between neighbours minus their minimum: all ≥ 0. Wrapping uint64 arithmetic keeps huge
 // jumps lossless.
@@ -169,6 +156,14 @@ struct HuffmanOffsets {
 };
 
 }  // namespace
+
+bool ToDecimal(double value, unsigned exponent, int64_t& integer) {
+  const double scaled = value * kPowersOfTen[exponent];
+  if (!(std::fabs(scaled) < kMaxScaledMagnitude)) return false;  // also rejects NaN and ±Inf
+  integer = std::llround(scaled);
+  const double decoded = FromDecimal(static_cast<uint64_t>(integer), kPowersOfTen[exponent]);
+  return std::bit_cast<uint64_t>(decoded) == std::bit_cast<uint64_t>(value);
+}
 
 bool FindDecimalColumn(const double* values, size_t n, DecimalColumn& column) {
   // The exponent only grows: most blocks settle on it within the first values.

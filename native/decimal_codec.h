@@ -13,11 +13,20 @@ namespace sluice {
 
 inline constexpr unsigned kMaxDecimalExponent = 18;
 
+// Powers of ten up to 10^18 are exact doubles (10^22 is the last), so the division in the decoder
+// is one correctly rounded operation: the same one that parsing "12.34" performs.
+inline constexpr double kPowersOfTen[kMaxDecimalExponent + 1] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,
+                                                          1e7,  1e8,  1e9,  1e10, 1e11, 1e12, 1e13,
+                                                          1e14, 1e15, 1e16, 1e17, 1e18};
+
 // A block of values as integers: values[i] == (double)integers[i] / 10^exponent, bit for bit.
 struct DecimalColumn {
   unsigned exponent = 0;
   std::vector<int64_t> integers;
 };
+
+// The integer i with (double)i / 10^exponent == value bit for bit, if there is one.
+bool ToDecimal(double value, unsigned exponent, int64_t& integer);
 
 // Finds the smallest exponent at which every value round-trips exactly; false if there is none.
 bool FindDecimalColumn(const double* values, size_t n, DecimalColumn& column);

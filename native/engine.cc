@@ -14,7 +14,9 @@
 #include <cmath>
 #include <map>
 
+#include "decimal_codec.h"
 #include "file_util.h"
+#include "series_key.h"
 
 namespace sluice {
 namespace {
@@ -33,11 +35,6 @@ constexpr const char* kCorrupt = "SLUICE_CORRUPT";
 
 std::mutex g_registry_mutex;
 std::map<std::string, std::weak_ptr<Engine>> g_registry;
-
-// 10^e for the decimal codec's exponents (block_codec.h): the decoder's own divisors, so values
-// rebuilt here are bit for bit the decoded ones.
-constexpr double kPow10ForDecimals[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,
-                                        1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18};
 
 // The start of the epoch-aligned window of width `every` holding t.
 int64_t FloorToBucket(int64_t t, int64_t every) {
@@ -369,26 +366,6 @@ bool Engine::WriteImmutable(EngineError& error) {
 
 namespace {
 
-// The series name at the front of a canonical key (up to the first unescaped ','), unescaped,
-// and where the tag part starts.
-std::string SeriesNameOfKey(std::string_view key, size_t& tags_start) {
-  std::string name;
-  size_t i = 0;
-  for (; i < key.size() && key[i] != ','; ++i) {
-    if (key[i] == '\\' && i + 1 < key.size()) ++i;
-    name.push_back(key[i]);
-  }
-  tags_start = i;
-  return name;
-}
-
-void AppendEscapedName(std::string& out, std::string_view name) {
-  for (char c : name) {
-    if (c == ',' || c == ' ' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-}
-
 constexpr const char* kOpNames[] = {"count", "sum", "avg", "min", "max", "first", "last"};
 
 }  // namespace
@@ -427,7 +404,7 @@ void Engine::Downsample(const Memtable& flushed) {
       for (int op = 0; op < 7; ++op) {
         if (!(rule.ops_mask & (1u << op)) || bucket_starts.empty()) continue;
         std::string out_key;
-        AppendEscapedName(out_key, name + "." + kOpNames[op] + "_" + rule.label);
+        AppendEscapedSeriesName(out_key, name + "." + kOpNames[op] + "_" + rule.label);
         out_key.append(key, tags_start, std::string::npos);
         if (!Write(out_key, bucket_starts.data(), outputs[op].data(), bucket_starts.size(), error)) {
           std::unique_lock<std::shared_mutex> lock(state_mutex_);
@@ -610,7 +587,7 @@ bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, 
   // A decimal block: each window's run is aggregated on the scaled integers (exact, no division
   // per value) and turned into doubles once per run.
   auto add_decimal_points = [&](const int64_t* ts, const int64_t* integers, size_t n, unsigned exponent) {
-    const double divisor = kPow10ForDecimals[exponent];
+    const double divisor = kPowersOfTen[exponent];  // the decoder's own divisor: values bit for bit
     for (size_t i = 0; i < n;) {
       const size_t run_end = window_run(ts, i, n);
       if (run_end == i + 1) {  // one point in this window (narrow windows): one division

@@ -10,8 +10,10 @@
 #include <cmath>
 #include <cstring>
 
+#include "bit_io.h"
 #include "block_codec.h"
 #include "checksum.h"
+#include "decimal_codec.h"
 #include "file_util.h"
 
 namespace sluice {
@@ -31,13 +33,6 @@ template <typename T>
 void PutScalar(std::vector<uint8_t>& out, T value) {
   Put(out, &value, sizeof(T));
 }
-template <typename T>
-bool GetScalar(const uint8_t*& p, const uint8_t* end, T& out) {
-  if (static_cast<size_t>(end - p) < sizeof(T)) return false;
-  std::memcpy(&out, p, sizeof(T));
-  p += sizeof(T);
-  return true;
-}
 
 // Two independent 64-bit hashes of a key for double hashing in the bloom filter.
 void HashKey(std::string_view key, uint64_t& h1, uint64_t& h2) {
@@ -51,17 +46,8 @@ void HashKey(std::string_view key, uint64_t& h1, uint64_t& h2) {
   h2 = b | 1;
 }
 
-constexpr double kPow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 constexpr int kMaxSummaryExponent = 15;
 
-// The scaled integer of `value` at exponent e, if value is exactly that integer / 10^e.
-bool ScaledExactly(double value, int e, int64_t& scaled) {
-  const double x = value * kPow10[e];
-  if (!(std::fabs(x) < 9007199254740992.0)) return false;  // 2^53, also false for NaN and ±Inf
-  scaled = std::llround(x);
-  const double back = static_cast<double>(scaled) / kPow10[e];
-  return std::memcmp(&back, &value, sizeof(double)) == 0;  // bit-exact: -0.0 does not pass
-}
 
 BlockSummary SummariseBlock(const int64_t* ts, const double* values, size_t count) {
   BlockSummary summary;
@@ -84,49 +70,31 @@ BlockSummary SummariseBlock(const int64_t* ts, const double* values, size_t coun
   int e = 0;
   int64_t scaled;
   for (size_t i = 0; i < count && e <= kMaxSummaryExponent; ++i) {
-    while (e <= kMaxSummaryExponent && !ScaledExactly(values[i], e, scaled)) ++e;
+    while (e <= kMaxSummaryExponent && !ToDecimal(values[i], e, scaled)) ++e;
   }
   if (e > kMaxSummaryExponent) return summary;
   int64_t sum_i = 0;
   for (size_t i = 0; i < count; ++i) {
-    ScaledExactly(values[i], e, scaled);
+    ToDecimal(values[i], e, scaled);
     if (__builtin_add_overflow(sum_i, scaled, &sum_i)) return summary;
   }
   summary.exponent = e;
   summary.sum_i = sum_i;
-  ScaledExactly(meta.min, e, summary.min_i);
-  ScaledExactly(meta.max, e, summary.max_i);
-  ScaledExactly(meta.first, e, summary.first_i);
-  ScaledExactly(meta.last, e, summary.last_i);
-  meta.sum = static_cast<double>(sum_i) / kPow10[e];  // the exact decimal sum, as the index will give it
+  ToDecimal(meta.min, e, summary.min_i);
+  ToDecimal(meta.max, e, summary.max_i);
+  ToDecimal(meta.first, e, summary.first_i);
+  ToDecimal(meta.last, e, summary.last_i);
+  meta.sum = static_cast<double>(sum_i) / kPowersOfTen[e];  // the exact decimal sum, as the index will give it
   return summary;
 }
 
-void PutVarint(std::vector<uint8_t>& out, uint64_t value) {
-  while (value >= 0x80) {
-    out.push_back(static_cast<uint8_t>(value | 0x80));
-    value >>= 7;
-  }
-  out.push_back(static_cast<uint8_t>(value));
-}
-bool GetVarint(const uint8_t*& p, const uint8_t* end, uint64_t& value) {
-  value = 0;
-  for (int shift = 0; shift < 64 && p < end; shift += 7) {
-    const uint8_t byte = *p++;
-    value |= static_cast<uint64_t>(byte & 0x7f) << shift;
-    if (!(byte & 0x80)) return true;
-  }
-  return false;
-}
-uint64_t Zigzag(int64_t value) { return (static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63); }
-int64_t Unzigzag(uint64_t value) { return static_cast<int64_t>(value >> 1) ^ -static_cast<int64_t>(value & 1); }
 
 void PutBlockEntry(std::vector<uint8_t>& out, const BlockSummary& summary, int64_t previous_max_time) {
   const BlockMeta& m = summary.meta;
-  PutVarint(out, m.length);
-  PutVarint(out, m.count);
-  PutVarint(out, Zigzag(static_cast<int64_t>(static_cast<uint64_t>(m.min_time) - static_cast<uint64_t>(previous_max_time))));
-  PutVarint(out, static_cast<uint64_t>(m.max_time) - static_cast<uint64_t>(m.min_time));
+  AppendVarint(out, m.length);
+  AppendVarint(out, m.count);
+  AppendVarint(out, ZigzagEncode(static_cast<uint64_t>(m.min_time) - static_cast<uint64_t>(previous_max_time)));
+  AppendVarint(out, static_cast<uint64_t>(m.max_time) - static_cast<uint64_t>(m.min_time));
   if (summary.exponent < 0) {
     out.push_back(0);
     for (double value : {m.sum, m.min, m.max, m.first, m.last}) PutScalar(out, value);
@@ -134,7 +102,7 @@ void PutBlockEntry(std::vector<uint8_t>& out, const BlockSummary& summary, int64
     out.push_back(1);
     out.push_back(static_cast<uint8_t>(summary.exponent));
     for (int64_t value : {summary.min_i, summary.max_i, summary.first_i, summary.last_i, summary.sum_i}) {
-      PutVarint(out, Zigzag(value));
+      AppendVarint(out, ZigzagEncode(static_cast<uint64_t>(value)));
     }
   }
   PutScalar(out, m.crc);
@@ -142,34 +110,34 @@ void PutBlockEntry(std::vector<uint8_t>& out, const BlockSummary& summary, int64
 
 bool GetBlockEntry(const uint8_t*& p, const uint8_t* end, int64_t previous_max_time, BlockMeta& m) {
   uint64_t length, count, delta, span;
-  if (!GetVarint(p, end, length) || !GetVarint(p, end, count) || !GetVarint(p, end, delta) || !GetVarint(p, end, span) ||
+  if (!ReadVarint(p, end, length) || !ReadVarint(p, end, count) || !ReadVarint(p, end, delta) || !ReadVarint(p, end, span) ||
       length > UINT32_MAX || count == 0 || count > UINT32_MAX || p >= end) {
     return false;
   }
   m.length = static_cast<uint32_t>(length);
   m.count = static_cast<uint32_t>(count);
-  m.min_time = static_cast<int64_t>(static_cast<uint64_t>(previous_max_time) + static_cast<uint64_t>(Unzigzag(delta)));
+  m.min_time = static_cast<int64_t>(static_cast<uint64_t>(previous_max_time) + ZigzagDecode(delta));
   m.max_time = static_cast<int64_t>(static_cast<uint64_t>(m.min_time) + span);
   if (m.max_time < m.min_time) return false;
   const uint8_t kind = *p++;
   if (kind == 0) {
-    if (!GetScalar(p, end, m.sum) || !GetScalar(p, end, m.min) || !GetScalar(p, end, m.max) ||
-        !GetScalar(p, end, m.first) || !GetScalar(p, end, m.last)) {
+    if (!ReadScalar(p, end, m.sum) || !ReadScalar(p, end, m.min) || !ReadScalar(p, end, m.max) ||
+        !ReadScalar(p, end, m.first) || !ReadScalar(p, end, m.last)) {
       return false;
     }
   } else if (kind == 1) {
     if (p >= end || *p > kMaxSummaryExponent) return false;
-    const double scale = kPow10[*p++];
+    const double scale = kPowersOfTen[*p++];
     double* fields[] = {&m.min, &m.max, &m.first, &m.last, &m.sum};
     for (double* field : fields) {
       uint64_t raw;
-      if (!GetVarint(p, end, raw)) return false;
-      *field = static_cast<double>(Unzigzag(raw)) / scale;
+      if (!ReadVarint(p, end, raw)) return false;
+      *field = static_cast<double>(static_cast<int64_t>(ZigzagDecode(raw))) / scale;
     }
   } else {
     return false;
   }
-  return GetScalar(p, end, m.crc);
+  return ReadScalar(p, end, m.crc);
 }
 
 }  // namespace
@@ -239,8 +207,8 @@ bool SegmentWriter::Finish(std::string& error) {
   for (size_t s = 0; s < keys_.size(); ++s) {
     PutScalar(out_, static_cast<uint16_t>(keys_[s].size()));
     Put(out_, keys_[s].data(), keys_[s].size());
-    PutVarint(out_, metas_[s].size());
-    PutVarint(out_, metas_[s].front().meta.offset);
+    AppendVarint(out_, metas_[s].size());
+    AppendVarint(out_, metas_[s].front().meta.offset);
     int64_t previous_max_time = 0;
     for (const BlockSummary& summary : metas_[s]) {
       PutBlockEntry(out_, summary, previous_max_time);
@@ -347,16 +315,16 @@ std::unique_ptr<Segment> Segment::Open(const std::string& path, std::string& err
   uint64_t index_offset, index_length, bloom_offset, bloom_length;
   uint32_t index_crc, bloom_crc;
   const uint8_t* p = footer;
-  GetScalar(p, end, index_offset);
-  GetScalar(p, end, index_length);
-  GetScalar(p, end, index_crc);
-  GetScalar(p, end, bloom_offset);
-  GetScalar(p, end, bloom_length);
-  GetScalar(p, end, bloom_crc);
-  GetScalar(p, end, segment->sequence_);
-  GetScalar(p, end, segment->min_time_);
-  GetScalar(p, end, segment->max_time_);
-  GetScalar(p, end, segment->points_);
+  ReadScalar(p, end, index_offset);
+  ReadScalar(p, end, index_length);
+  ReadScalar(p, end, index_crc);
+  ReadScalar(p, end, bloom_offset);
+  ReadScalar(p, end, bloom_length);
+  ReadScalar(p, end, bloom_crc);
+  ReadScalar(p, end, segment->sequence_);
+  ReadScalar(p, end, segment->min_time_);
+  ReadScalar(p, end, segment->max_time_);
+  ReadScalar(p, end, segment->points_);
   const uint64_t body = segment->size_ - kFooterBytes;
   if (index_offset > body || index_length > body - index_offset || bloom_offset > body ||
       bloom_length > body - bloom_offset) {
@@ -374,15 +342,15 @@ std::unique_ptr<Segment> Segment::Open(const std::string& path, std::string& err
   p = begin + index_offset;
   const uint8_t* index_end = p + index_length;
   uint32_t series_count = 0;
-  bool ok = GetScalar(p, index_end, series_count);
+  bool ok = ReadScalar(p, index_end, series_count);
   for (uint32_t s = 0; ok && s < series_count; ++s) {
     uint16_t key_length;
     uint64_t block_count, offset;
-    ok = GetScalar(p, index_end, key_length) && static_cast<size_t>(index_end - p) >= key_length;
+    ok = ReadScalar(p, index_end, key_length) && static_cast<size_t>(index_end - p) >= key_length;
     if (!ok) break;
     std::string key(reinterpret_cast<const char*>(p), key_length);
     p += key_length;
-    ok = GetVarint(p, index_end, block_count) && GetVarint(p, index_end, offset) &&
+    ok = ReadVarint(p, index_end, block_count) && ReadVarint(p, index_end, offset) &&
          static_cast<uint64_t>(index_end - p) / kMinBlockMetaBytes >= block_count;
     if (!ok) break;
     std::vector<BlockMeta> blocks(block_count);
@@ -405,7 +373,7 @@ std::unique_ptr<Segment> Segment::Open(const std::string& path, std::string& err
   }
   p = begin + bloom_offset;
   const uint8_t* bloom_end = p + bloom_length;
-  if (!GetScalar(p, bloom_end, segment->bloom_hashes_) || !GetScalar(p, bloom_end, segment->bloom_bits_) ||
+  if (!ReadScalar(p, bloom_end, segment->bloom_hashes_) || !ReadScalar(p, bloom_end, segment->bloom_bits_) ||
       segment->bloom_bits_ == 0 || static_cast<uint64_t>(bloom_end - p) * 8 < segment->bloom_bits_) {
     error = path + ": malformed bloom filter";
     return nullptr;

@@ -72,4 +72,17 @@ bool BuildSeriesKey(std::string_view name, std::vector<TagView>& tags, std::stri
   return true;
 }
 
+void AppendEscapedSeriesName(std::string& out, std::string_view name) { AppendEscaped(out, name, false); }
+
+std::string SeriesNameOfKey(std::string_view key, size_t& tags_start) {
+  std::string name;
+  size_t i = 0;
+  for (; i < key.size() && key[i] != ','; ++i) {
+    if (key[i] == '\\' && i + 1 < key.size()) ++i;
+    name.push_back(key[i]);
+  }
+  tags_start = i;
+  return name;
+}
+
 }  // namespace sluice

@@ -30,4 +30,9 @@ struct TagView {
 // control characters; too many tags; a tag key given twice.
 bool BuildSeriesKey(std::string_view name, std::vector<TagView>& tags, std::string& out, std::string& error);
 
+// Appends a series name escaped as in a key (',' ' ' and backslash get a backslash).
+void AppendEscapedSeriesName(std::string& out, std::string_view name);
+// The unescaped name at the front of a canonical key; `tags_start` gets where the ",k=v" part begins.
+std::string SeriesNameOfKey(std::string_view key, size_t& tags_start);
+
 }  // namespace sluice

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "bit_io.h"
 #include "checksum.h"
 #include "file_util.h"
 
@@ -20,14 +21,6 @@ constexpr uint8_t kKindSeries = 1;
 constexpr uint8_t kKindMany = 2;
 // A record bigger than this is refused on write and treated as corruption on read.
 constexpr uint32_t kMaxPayloadBytes = 512u << 20;
-
-template <typename T>
-bool ReadScalar(const uint8_t*& p, const uint8_t* end, T& out) {
-  if (static_cast<size_t>(end - p) < sizeof(T)) return false;
-  std::memcpy(&out, p, sizeof(T));
-  p += sizeof(T);
-  return true;
-}
 
 }  // namespace
 
