@@ -14,6 +14,7 @@
         "native/huffman_coder.cc",
         "native/timestamp_codec.cc",
         "native/series_key.cc",
+        "native/series_catalog.cc",
         "native/dir_lock.cc",
         "native/file_util.cc",
         "native/wal.cc",

@@ -85,6 +85,15 @@ export interface NativeAggregate {
   count: number;
   /** NaN when there is no point and the op needs one. */
   value: number;
+  /** The whole summary, whatever the op, so results of several series merge exactly
+   * (sum 0, the others NaN / 0n when count is 0). */
+  sum: number;
+  min: number;
+  max: number;
+  first: number;
+  last: number;
+  firstTime: bigint;
+  lastTime: bigint;
 }
 
 export interface NativeEngineStats {
@@ -160,6 +169,8 @@ export interface NativeEngineAddon {
   engineClose(handle: EngineHandle): Promise<void>;
   /** EngineStatsValue() */
   engineStats(handle: EngineHandle): NativeEngineStats;
+  /** EngineSeriesKeys(): every series key seen, in first-seen order, from position `from` on. */
+  engineSeriesKeys(handle: EngineHandle, from: number): string[];
   /** SeriesKey(): the canonical series key (native/series_key.h). */
   seriesKey(series: string, tags: string[]): string;
 }

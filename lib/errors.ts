@@ -7,14 +7,18 @@ export type SluiceErrorCode =
   | 'SLUICE_BACKEND_UNAVAILABLE'
   | 'SLUICE_CLOSED'
   | 'SLUICE_CORRUPT'
-  | 'SLUICE_PARSE';
+  | 'SLUICE_PARSE'
+  | 'SLUICE_QUERY';
 
 /** An error with a stable `code`; the message says what was wrong, where, and what is accepted. */
 export class SluiceError extends Error {
   readonly code: SluiceErrorCode;
-  /** For SLUICE_PARSE: where the input went wrong (1-based). */
+  /** For SLUICE_PARSE and SLUICE_QUERY: where the input went wrong (1-based). */
   line?: number;
   column?: number;
+  /** For SLUICE_QUERY: what was found at `column` and what would have been accepted there. */
+  found?: string;
+  expected?: string;
   constructor(code: SluiceErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'SluiceError';

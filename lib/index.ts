@@ -29,7 +29,23 @@ export {
   type DownsampleRule,
   type WindowQuery,
   type WindowResult,
+  type WriteOptions,
+  type WriteLinesOptions,
+  type QueryOptions,
 } from './tsdb/index.js';
+export {
+  parseQuery,
+  printQuery,
+  quantileOf,
+  MAX_QUERY_LENGTH,
+  type Query,
+  type QueryOp,
+  type TagFilter,
+  type TimeBound,
+  type TimeRange,
+} from './dsl/index.js';
+export type { QueryResult, Bucket, GroupValue, GroupBuckets } from './query/engine.js';
+export type { LiveQuery, LiveEvent, LiveOptions, LiveStats, LiveCallback } from './query/live.js';
 
 export interface NativeInfo {
   /** The .node file in use. */

@@ -49,7 +49,13 @@ struct Accumulator {
   double sum = 0;
   double min = INFINITY, max = -INFINITY;
   double first = NAN, last = NAN;
+  int64_t first_time = 0, last_time = 0;  // kept by AddTimes and AddBlock
 
+  // The time range of a run about to be added (after everything added so far).
+  void AddTimes(int64_t run_first_time, int64_t run_last_time) {
+    if (count == 0) first_time = run_first_time;
+    last_time = run_last_time;
+  }
   void Add(double value) {
     if (count == 0) first = value;
     last = value;
@@ -97,10 +103,22 @@ struct Accumulator {
     if (run_min < min) min = run_min;
     if (run_max > max) max = run_max;
   }
-  void AddBlock(const BlockMeta& meta) { AddSummary(meta.count, meta.sum, meta.min, meta.max, meta.first, meta.last); }
+  void AddBlock(const BlockMeta& meta) {
+    AddTimes(meta.min_time, meta.max_time);
+    AddSummary(meta.count, meta.sum, meta.min, meta.max, meta.first, meta.last);
+  }
   AggregateResult Result(AggregateOp op) const {
     AggregateResult result;
     result.count = count;
+    if (count) {
+      result.sum = sum;
+      result.min = min == INFINITY ? NAN : min;
+      result.max = max == -INFINITY ? NAN : max;
+      result.first = first;
+      result.last = last;
+      result.first_time = first_time;
+      result.last_time = last_time;
+    }
     switch (op) {
       case AggregateOp::kCount: result.value = static_cast<double>(count); break;
       case AggregateOp::kSum: result.value = sum; break;
@@ -180,6 +198,7 @@ bool Engine::Start(EngineError& error) {
     std::string reason;
     std::unique_ptr<Segment> segment = Segment::Open(segment_dir + "/" + name, reason);
     if (segment) {
+      for (const std::string& key : segment->keys()) catalog_.Add(key);
       segments_.push_back(std::move(segment));
     } else {
       unreadable_segments_.push_back(reason);  // kept on disk, reported in stats; the rest is served
@@ -219,17 +238,23 @@ void Engine::Shutdown() {
   lock_.Release();
 }
 
+SeriesBuffer& Engine::BufferFor(std::string_view key) {
+  SeriesBuffer& buffer = active_->FindOrInsert(key);
+  if (buffer.timestamps.empty()) catalog_.Add(key);  // only on a key's first write to this memtable
+  return buffer;
+}
+
 void Engine::Ingest(const std::vector<std::string_view>& keys, const uint32_t* key_index, const int64_t* timestamps,
                     const double* values, size_t count) {
   if (!key_index) {
-    active_->Append(active_->FindOrInsert(keys[0]), timestamps, values, count);
+    active_->Append(BufferFor(keys[0]), timestamps, values, count);
     return;
   }
   // Runs of the same key go in together.
   size_t run_start = 0;
   for (size_t i = 1; i <= count; ++i) {
     if (i == count || key_index[i] != key_index[run_start]) {
-      active_->Append(active_->FindOrInsert(keys[key_index[run_start]]), timestamps + run_start, values + run_start,
+      active_->Append(BufferFor(keys[key_index[run_start]]), timestamps + run_start, values + run_start,
                       i - run_start);
       run_start = i;
     }
@@ -245,7 +270,7 @@ bool Engine::Write(std::string_view key, const int64_t* timestamps, const double
     error = {kIo, message};
     return false;
   }
-  active_->Append(active_->FindOrInsert(key), timestamps, values, count);
+  active_->Append(BufferFor(key), timestamps, values, count);
   MaybeFreezeLocked(lock);
   return true;
 }
@@ -672,7 +697,7 @@ bool Engine::Aggregate(std::string_view key, int64_t start, int64_t end, Aggrega
         return true;
       },
       [&](const std::vector<int64_t>& ts, const std::vector<double>& values) {
-        (void)ts;
+        if (!ts.empty()) accumulator.AddTimes(ts.front(), ts.back());
         for (double value : values) accumulator.Add(value);
         return true;
       },

@@ -2,6 +2,7 @@
 // Thread-safe; one instance per data directory per process (Engine::Open shares it).
 #pragma once
 
+#include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "dir_lock.h"
 #include "memtable.h"
 #include "segment.h"
+#include "series_catalog.h"
 #include "wal.h"
 
 namespace sluice {
@@ -46,6 +48,9 @@ enum class AggregateOp : uint8_t { kCount, kSum, kAvg, kMin, kMax, kFirst, kLast
 struct AggregateResult {
   uint64_t count = 0;
   double value = 0;  // NaN when there is no point (count 0) and the op needs one
+  // The whole summary, so callers can merge several series' results exactly (NaN/0 when empty).
+  double sum = 0, min = NAN, max = NAN, first = NAN, last = NAN;
+  int64_t first_time = 0, last_time = 0;
 };
 
 struct EngineStats {
@@ -91,6 +96,8 @@ class Engine {
   // Drops the segments whose newest point is older than now_us - retention; returns how many.
   uint64_t ApplyRetention(int64_t now_us);
   EngineStats Stats();
+  // Every series key seen so far, in first-seen order: keys from position `from` on.
+  void SeriesKeysSince(size_t from, std::vector<std::string>& out) const { catalog_.CopySince(from, out); }
   const std::string& dir() const { return options_.dir; }
 
  private:
@@ -99,6 +106,8 @@ class Engine {
   // Takes what a read of `key` over [start, end] needs under the lock (struct in engine.cc).
   void Snapshot(std::string_view key, int64_t start, int64_t end, ReadSnapshot& snapshot);
   void Shutdown();
+  // With the write lock held: the memtable buffer of `key`, noting a key new to the memtable in the catalog.
+  SeriesBuffer& BufferFor(std::string_view key);
   void Ingest(const std::vector<std::string_view>& keys, const uint32_t* key_index, const int64_t* timestamps,
               const double* values, size_t count);
   // With the write lock held: hands the memtable to the flush thread when it is over budget.
@@ -138,6 +147,7 @@ class Engine {
   uint64_t retention_dropped_ = 0;
   std::thread compaction_thread_;
 
+  SeriesCatalog catalog_;
   WalRecoveryStats recovery_;
   std::vector<std::string> unreadable_segments_;
 };

@@ -227,7 +227,8 @@ ReadArguments RequireReadArguments(const Napi::CallbackInfo& info) {
   return {handle, std::move(key), start, end};
 }
 
-// engineAggregate(handle, series, tags, start, end, op 0..6): { count, value }
+// engineAggregate(handle, series, tags, start, end, op 0..6):
+//   { count, value, sum, min, max, first, last, firstTime, lastTime }
 Napi::Value EngineAggregate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const ReadArguments read = RequireReadArguments(info);
@@ -238,6 +239,13 @@ Napi::Value EngineAggregate(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("count", Napi::Number::New(env, static_cast<double>(result.count)));
   out.Set("value", Napi::Number::New(env, result.value));
+  out.Set("sum", Napi::Number::New(env, result.sum));
+  out.Set("min", Napi::Number::New(env, result.min));
+  out.Set("max", Napi::Number::New(env, result.max));
+  out.Set("first", Napi::Number::New(env, result.first));
+  out.Set("last", Napi::Number::New(env, result.last));
+  out.Set("firstTime", Napi::BigInt::New(env, result.first_time));
+  out.Set("lastTime", Napi::BigInt::New(env, result.last_time));
   return out;
 }
 
@@ -384,6 +392,18 @@ Napi::Value EngineStatsValue(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// engineSeriesKeys(handle, from): string[] — the series keys first seen after the first `from`
+Napi::Value EngineSeriesKeys(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EngineHandle& handle = RequireHandle(info);
+  const size_t from = RequireCount(info, 1, size_t{1} << 40);
+  std::vector<std::string> keys;
+  handle.engine->SeriesKeysSince(from, keys);
+  Napi::Array out = Napi::Array::New(env, keys.size());
+  for (uint32_t i = 0; i < keys.size(); ++i) out.Set(i, Napi::String::New(env, keys[i]));
+  return out;
+}
+
 // seriesKey(series, tags): string — the canonical key (native/series_key.h)
 Napi::Value SeriesKey(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), SeriesKeyFrom(info, 0));
@@ -404,6 +424,7 @@ void RegisterEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("engineApplyRetention", Napi::Function::New(env, EngineApplyRetention, "engineApplyRetention"));
   exports.Set("engineClose", Napi::Function::New(env, EngineClose, "engineClose"));
   exports.Set("engineStats", Napi::Function::New(env, EngineStatsValue, "engineStats"));
+  exports.Set("engineSeriesKeys", Napi::Function::New(env, EngineSeriesKeys, "engineSeriesKeys"));
   exports.Set("seriesKey", Napi::Function::New(env, SeriesKey, "seriesKey"));
 }
 

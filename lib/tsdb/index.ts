@@ -4,6 +4,10 @@ import { native, type EngineHandle, type NativeEngineStats } from '../../binding
 import { resolveDataDir } from '../data-dir.js';
 import { SluiceError } from '../errors.js';
 import { lineArguments, type ParseLinesOptions } from '../ingest/line-protocol.js';
+import { parseQuery } from '../dsl/parser.js';
+import { runQuery, type QueryResult, type QuerySource } from '../query/engine.js';
+import { LiveQuery, LiveRegistry, type LiveCallback, type LiveOptions, type WrittenPoints } from '../query/live.js';
+import { SeriesIndex, parseSeriesKey, type SeriesEntry } from '../query/series-index.js';
 
 export type Durability = 'sync' | 'batch' | 'none';
 export type Tags = Readonly<Record<string, string>>;
@@ -67,6 +71,21 @@ export interface WindowResult {
 
 export type DatabaseStats = NativeEngineStats;
 
+export interface WriteOptions {
+  /** Who sent the points (e.g. a WebSocket connection id): live query events name it. */
+  producer?: number;
+}
+
+export interface WriteLinesOptions extends ParseLinesOptions, WriteOptions {}
+
+export interface QueryOptions {
+  /** The time `now` and durations in the range refer to (µs); default the clock. */
+  now?: Timestamp;
+}
+
+/** Live queries see the writes made through every Database of the same directory in this thread. */
+const liveRegistries = new Map<string, { registry: LiveRegistry; users: number }>();
+
 const DURABILITY_CODES: Record<Durability, 0 | 1 | 2> = { none: 0, batch: 1, sync: 2 };
 const OP_CODES: Record<AggregateOp, number> = { count: 0, sum: 1, avg: 2, min: 3, max: 4, first: 5, last: 6 };
 const INT64_MIN = -(2n ** 63n);
@@ -127,6 +146,17 @@ function flattenTags(tags: unknown): string[] {
   return flat;
 }
 
+function checkProducer(options: WriteOptions | undefined): number | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null) throw invalid('options must be an object such as { producer: 7 }');
+  const { producer } = options;
+  if (producer === undefined) return undefined;
+  if (!Number.isSafeInteger(producer) || producer < 0) {
+    throw invalid(`producer must be a non-negative safe integer (a connection id), got ${String(producer)}`);
+  }
+  return producer;
+}
+
 function checkTimestamp(value: unknown, what: string): bigint | number {
   if (typeof value === 'bigint') {
     if (value < INT64_MIN || value > INT64_MAX) throw invalid(`${what} ${value} is outside the int64 range`);
@@ -144,11 +174,18 @@ function rangeBound(value: Timestamp | undefined, fallback: bigint, what: string
 export class Database {
   #handle: EngineHandle | undefined;
   readonly dir: string;
+  readonly #live: LiveRegistry;
+  readonly #myLiveQueries = new Set<LiveQuery>();
+  #index: SeriesIndex | undefined;
 
   /** @internal use open() */
   constructor(handle: EngineHandle, dir: string) {
     this.#handle = handle;
     this.dir = dir;
+    let shared = liveRegistries.get(dir);
+    if (!shared) liveRegistries.set(dir, (shared = { registry: new LiveRegistry(), users: 0 }));
+    shared.users++;
+    this.#live = shared.registry;
   }
 
   #open(): EngineHandle {
@@ -157,22 +194,31 @@ export class Database {
   }
 
   /** Writes one point. */
-  write(series: string, tags: Tags | undefined, timestamp: Timestamp, value: number): void {
+  write(series: string, tags: Tags | undefined, timestamp: Timestamp, value: number, options?: WriteOptions): void {
     const handle = this.#open();
     const flat = flattenTags(tags);
     checkSeries(series);
     const time = checkTimestamp(timestamp, 'timestamp');
     if (typeof value !== 'number') throw invalid(`value must be a number, got ${typeof value}`);
+    const producer = checkProducer(options);
     try {
       native().addon.engineWritePoint(handle, series, flat, time, value);
     } catch (error) {
       throw asSluiceError(error);
     }
+    if (this.#live.listens(series)) this.#dispatch(series, flat, [time], [value], producer);
   }
 
   /** Writes many points of one series; all or nothing. */
-  writeBatch(series: string, tags: Tags | undefined, timestamps: BigInt64Array | Float64Array, values: Float64Array): void {
+  writeBatch(
+    series: string,
+    tags: Tags | undefined,
+    timestamps: BigInt64Array | Float64Array,
+    values: Float64Array,
+    options?: WriteOptions,
+  ): void {
     const handle = this.#open();
+    const producer = checkProducer(options);
     checkSeries(series);
     const flat = flattenTags(tags);
     if (!(timestamps instanceof BigInt64Array) && !(timestamps instanceof Float64Array)) {
@@ -194,6 +240,7 @@ export class Database {
     } catch (error) {
       throw asSluiceError(error);
     }
+    if (this.#live.listens(series)) this.#dispatch(series, flat, timestamps, values, producer);
   }
 
   /**
@@ -201,14 +248,104 @@ export class Database {
    * by the measurement, any other field f to `<measurement>_f`. The whole input is parsed first: a
    * malformed line throws SLUICE_PARSE with `line` and `column`, and nothing is written.
    */
-  writeLines(input: string | Uint8Array, options: ParseLinesOptions = {}): { points: number; skippedStringFields: number } {
+  writeLines(input: string | Uint8Array, options: WriteLinesOptions = {}): { points: number; skippedStringFields: number } {
     const handle = this.#open();
     const { bytes, precision, defaultTimestampUs } = lineArguments(input, options);
+    const producer = checkProducer(options);
+    let written;
     try {
-      return native().addon.engineWriteLines(handle, bytes, precision, defaultTimestampUs);
+      written = native().addon.engineWriteLines(handle, bytes, precision, defaultTimestampUs);
     } catch (error) {
       throw asSluiceError(error);
     }
+    // Live queries need the points themselves: parse again only when some query listens.
+    if (this.#live.size > 0 && written.points > 0) {
+      const batch = native().addon.parseLineProtocol(bytes, precision, defaultTimestampUs);
+      const entries = batch.seriesKeys.map((key) => parseSeriesKey(key));
+      let runStart = 0;
+      for (let i = 1; i <= batch.values.length; i++) {
+        if (i < batch.values.length && batch.keyIndex[i] === batch.keyIndex[runStart]) continue;
+        const entry = entries[batch.keyIndex[runStart]!]!;
+        if (this.#live.listens(entry.name)) {
+          this.#live.dispatch({
+            series: entry.name,
+            tags: entry.tags,
+            key: entry.key,
+            timestamps: batch.timestamps.subarray(runStart, i),
+            values: batch.values.subarray(runStart, i),
+            producer,
+          });
+        }
+        runStart = i;
+      }
+    }
+    return written;
+  }
+
+  /**
+   * Runs a query in the language of docs/query.md, such as `AVG:temp:[sensor=1]:[1h]`: a number
+   * (null when no point matched; COUNT and SUM give 0), `[{t, value}]` with a window part, and
+   * `[{tags, value}]` or `[{tags, buckets}]` with BY. Errors: SLUICE_QUERY with the column.
+   */
+  query(dsl: string, options: QueryOptions = {}): QueryResult {
+    this.#open();
+    const parsed = parseQuery(dsl);
+    const now = options.now === undefined ? BigInt(Date.now()) * 1000n : BigInt(checkTimestamp(options.now, 'now'));
+    try {
+      return runQuery(this.#querySource(), parsed, now);
+    } catch (error) {
+      throw asSluiceError(error);
+    }
+  }
+
+  /**
+   * Subscribes to a query: its aggregate is updated by every matching write made through a
+   * Database of this directory in this thread, and each update becomes an event for `onEvent`
+   * (or for handle.poll()). A range such as [5m] slides with the newest point and starts from
+   * the stored points; a window part emits each window when a later point closes it.
+   */
+  live(dsl: string, onEvent?: LiveCallback, options: LiveOptions = {}): LiveQuery {
+    this.#open();
+    if (onEvent !== undefined && typeof onEvent !== 'function') throw invalid('onEvent must be a function');
+    if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
+    const parsed = parseQuery(dsl);
+    const query = new LiveQuery(parsed, dsl, onEvent, options, (closed) => {
+      this.#live.remove(closed);
+      this.#myLiveQueries.delete(closed);
+    });
+    if (query.slideUs > 0) {
+      const now = BigInt(Date.now()) * 1000n;
+      const source = this.#querySource();
+      for (const entry of source.index.match(parsed.series, parsed.filter)) {
+        for (const batch of source.scan(entry, now - BigInt(query.slideUs), now)) {
+          query.seed({ series: entry.name, tags: entry.tags, key: entry.key, timestamps: batch.timestamps, values: batch.values, producer: undefined });
+        }
+      }
+    }
+    this.#live.add(query);
+    this.#myLiveQueries.add(query);
+    return query;
+  }
+
+  #dispatch(series: string, flat: string[], timestamps: WrittenPoints['timestamps'], values: WrittenPoints['values'], producer: number | undefined): void {
+    const tags: Record<string, string> = {};
+    for (let i = 0; i < flat.length; i += 2) tags[flat[i]!] = flat[i + 1]!;
+    const key = native().addon.seriesKey(series, flat);
+    this.#live.dispatch({ series, tags, key, timestamps, values, producer });
+  }
+
+  #querySource(): QuerySource {
+    const handle = this.#open();
+    const addon = native().addon;
+    this.#index ??= new SeriesIndex((from) => addon.engineSeriesKeys(this.#open(), from));
+    const index = this.#index;
+    const db = this;
+    return {
+      index,
+      aggregate: (entry: SeriesEntry, start: bigint, end: bigint) => addon.engineAggregate(handle, entry.name, entry.flatTags, start, end, OP_CODES.sum),
+      windows: (entry, start, end, everyUs, op) => addon.engineAggregateWindows(handle, entry.name, entry.flatTags, start, end, everyUs, OP_CODES[op]),
+      scan: (entry, start, end) => db.scanBatches({ series: entry.name, tags: entry.tags, start, end }),
+    };
   }
 
   /** The aggregate of one series over [start, end]: null when there is no point (count and sum: 0). */
@@ -306,6 +443,9 @@ export class Database {
   async close(): Promise<void> {
     const handle = this.#handle;
     if (!handle) return;
+    for (const query of [...this.#myLiveQueries]) query.close();
+    const shared = liveRegistries.get(this.dir);
+    if (shared && --shared.users === 0) liveRegistries.delete(this.dir);
     this.#handle = undefined;
     await native().addon.engineClose(handle);
   }
