@@ -116,7 +116,7 @@ function refQuery(series: RefSeries[], query: Query, now: number): unknown {
     const r = evaluate(chosen);
     return query.everyUs === null ? r.value : r.buckets;
   }
-  return sortedGroups.flatMap((g) => {
+  return sortedGroups.flatMap((g): unknown[] => {
     const r = evaluate(g.members);
     if (r.count === 0) return [];
     return query.everyUs === null ? [{ tags: g.tags, value: r.value }] : [{ tags: g.tags, buckets: r.buckets }];
