@@ -22,6 +22,7 @@
         "native/segment.cc",
         "native/engine.cc",
         "native/engine_binding.cc",
+        "native/query_kernels.cc",
         "native/line_protocol.cc",
         "native/line_protocol_binding.cc"
       ],

@@ -10,6 +10,7 @@
 #include "engine.h"
 #include "errors.h"
 #include "line_protocol_binding.h"
+#include "query_kernels.h"
 #include "series_key.h"
 #include "typed_columns.h"
 
@@ -404,6 +405,62 @@ Napi::Value EngineSeriesKeys(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// The canonical keys in argument `index`: an array of non-empty strings (lib/query passes them).
+std::vector<std::string> RequireKeys(const Napi::CallbackInfo& info, size_t index) {
+  if (!info[index].IsArray()) ThrowTypeError(info.Env(), kInvalidArgument, "keys must be an array of series keys");
+  Napi::Array array = info[index].As<Napi::Array>();
+  std::vector<std::string> keys(array.Length());
+  for (uint32_t i = 0; i < keys.size(); ++i) {
+    Napi::Value item = array.Get(i);
+    if (!item.IsString()) ThrowTypeError(info.Env(), kInvalidArgument, "keys must be an array of series keys");
+    keys[i] = item.As<Napi::String>().Utf8Value();
+    if (keys[i].empty() || keys[i].size() > kMaxSeriesKeyBytes) {
+      ThrowRangeError(info.Env(), kInvalidArgument, "a series key must have 1.." + std::to_string(kMaxSeriesKeyBytes) + " bytes");
+    }
+  }
+  return keys;
+}
+
+// engineMoments(handle, keys, start, end): { count, mean, m2 } over every point of those series
+Napi::Value EngineMoments(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EngineHandle& handle = RequireHandle(info);
+  const std::vector<std::string> keys = RequireKeys(info, 1);
+  const int64_t start = RequireTimestamp(info, 2, "start");
+  const int64_t end = RequireTimestamp(info, 3, "end");
+  Moments moments;
+  EngineError error;
+  if (!ComputeMoments(*handle.engine, keys, start, end, moments, error)) ThrowEngineError(env, error);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("count", Napi::Number::New(env, static_cast<double>(moments.count)));
+  out.Set("mean", Napi::Number::New(env, moments.mean));
+  out.Set("m2", Napi::Number::New(env, moments.m2));
+  return out;
+}
+
+// engineQuantiles(handle, keys, start, end, quantiles: Float64Array in [0, 1]): { count, values: Float64Array }
+Napi::Value EngineQuantiles(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EngineHandle& handle = RequireHandle(info);
+  const std::vector<std::string> keys = RequireKeys(info, 1);
+  const int64_t start = RequireTimestamp(info, 2, "start");
+  const int64_t end = RequireTimestamp(info, 3, "end");
+  Napi::TypedArray array = RequireTypedArray(info, 4, napi_float64_array, "quantiles: a Float64Array");
+  const double* data = array.As<Napi::Float64Array>().Data();
+  std::vector<double> quantiles(data, data + array.ElementLength());
+  for (double q : quantiles) {
+    if (!(q >= 0 && q <= 1)) ThrowRangeError(env, kInvalidArgument, "quantiles must be in [0, 1]");
+  }
+  std::vector<double> results;
+  uint64_t count = 0;
+  EngineError error;
+  if (!ComputeQuantiles(*handle.engine, keys, start, end, quantiles, results, count, error)) ThrowEngineError(env, error);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("count", Napi::Number::New(env, static_cast<double>(count)));
+  out.Set("values", ToTypedArray<Napi::Float64Array>(env, results));
+  return out;
+}
+
 // seriesKey(series, tags): string — the canonical key (native/series_key.h)
 Napi::Value SeriesKey(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), SeriesKeyFrom(info, 0));
@@ -425,6 +482,8 @@ void RegisterEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("engineClose", Napi::Function::New(env, EngineClose, "engineClose"));
   exports.Set("engineStats", Napi::Function::New(env, EngineStatsValue, "engineStats"));
   exports.Set("engineSeriesKeys", Napi::Function::New(env, EngineSeriesKeys, "engineSeriesKeys"));
+  exports.Set("engineMoments", Napi::Function::New(env, EngineMoments, "engineMoments"));
+  exports.Set("engineQuantiles", Napi::Function::New(env, EngineQuantiles, "engineQuantiles"));
   exports.Set("seriesKey", Napi::Function::New(env, SeriesKey, "seriesKey"));
 }
 

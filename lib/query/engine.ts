@@ -3,7 +3,7 @@
 // whole blocks from the summaries and decode only the edge blocks; STDDEV, percentiles and
 // windowed FIRST/LAST/DELTA/RATE across several series read the points.
 import type { NativeAggregate } from '../../bindings/index.js';
-import type { Query, QueryOp, TimeBound } from '../dsl/ast.js';
+import { quantileOf, type Query, type QueryOp, type TimeBound } from '../dsl/ast.js';
 import { AggregateState, needsOf, type StateNeeds } from './aggregate-state.js';
 import type { SeriesEntry, SeriesIndex } from './series-index.js';
 
@@ -19,6 +19,10 @@ export interface QuerySource {
   aggregate(entry: SeriesEntry, start: bigint, end: bigint): NativeAggregate;
   windows(entry: SeriesEntry, start: bigint, end: bigint, everyUs: bigint, op: NativeOp): { starts: BigInt64Array; values: Float64Array };
   scan(entry: SeriesEntry, start: bigint, end: bigint): Iterable<{ timestamps: BigInt64Array; values: Float64Array }>;
+  /** Population moments over every point of these series (one native pass). */
+  moments(entries: SeriesEntry[], start: bigint, end: bigint): { count: number; mean: number; m2: number };
+  /** The exact q-quantile (0..1] over every point of these series; count 0 when none. */
+  quantile(entries: SeriesEntry[], start: bigint, end: bigint, q: number): { count: number; value: number };
 }
 
 /** One window: its start (µs since the epoch) and the aggregate of its points. */
@@ -67,7 +71,7 @@ export function runQuery(source: QuerySource, query: Query, now: bigint): QueryR
   const series = start <= end ? source.index.match(query.series, query.filter) : [];
   const groups = groupSeries(series, query.groupBy);
   if (query.everyUs === null) {
-    const values = groups.map(({ members }) => aggregateSeries(source, query.op, members, start, end));
+    const values = groups.map(({ members }) => aggregateGroup(source, query.op, members, start, end));
     if (query.groupBy.length === 0) return values[0]!.result(query.op);
     return groups.flatMap(({ tags }, i) => (values[i]!.count > 0 ? [{ tags, value: values[i]!.result(query.op) }] : []));
   }
@@ -100,6 +104,20 @@ function groupSeries(series: SeriesEntry[], keys: string[]): Group[] {
     group.members.push(entry);
   }
   return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, group]) => group);
+}
+
+/** A group's whole-range result: STDDEV and percentiles in one native pass over its series. */
+function aggregateGroup(source: QuerySource, op: QueryOp, members: SeriesEntry[], start: bigint, end: bigint): { count: number; result(op: QueryOp): number | null } {
+  const q = quantileOf(op);
+  if (q !== null) {
+    const { count, value } = source.quantile(members, start, end, q);
+    return { count, result: () => (count > 0 ? value : null) };
+  }
+  if (op === 'STDDEV') {
+    const { count, m2 } = source.moments(members, start, end);
+    return { count, result: () => (count > 0 ? Math.sqrt(m2 / count) : null) };
+  }
+  return aggregateSeries(source, op, members, start, end);
 }
 
 /** The whole-range aggregate state of several series, each sealed before it is merged. */

@@ -5,6 +5,7 @@ import { resolveDataDir } from '../data-dir.js';
 import { SluiceError } from '../errors.js';
 import { lineArguments, type ParseLinesOptions } from '../ingest/line-protocol.js';
 import { parseQuery } from '../dsl/parser.js';
+import type { Query } from '../dsl/ast.js';
 import { runQuery, type QueryResult, type QuerySource } from '../query/engine.js';
 import { LiveQuery, LiveRegistry, type LiveCallback, type LiveOptions, type WrittenPoints } from '../query/live.js';
 import { SeriesIndex, parseSeriesKey, type SeriesEntry } from '../query/series-index.js';
@@ -81,6 +82,19 @@ export interface WriteLinesOptions extends ParseLinesOptions, WriteOptions {}
 export interface QueryOptions {
   /** The time `now` and durations in the range refer to (µs); default the clock. */
   now?: Timestamp;
+}
+
+/** Dashboards repeat the same queries: their parsed forms are kept (never mutated by the engine). */
+const parsedQueries = new Map<string, Query>();
+const PARSED_QUERY_CACHE = 512;
+
+function cachedParse(dsl: string): Query {
+  let parsed = typeof dsl === 'string' ? parsedQueries.get(dsl) : undefined;
+  if (parsed) return parsed;
+  parsed = parseQuery(dsl);
+  if (parsedQueries.size >= PARSED_QUERY_CACHE) parsedQueries.delete(parsedQueries.keys().next().value!);
+  parsedQueries.set(dsl, parsed);
+  return parsed;
 }
 
 /** Live queries see the writes made through every Database of the same directory in this thread. */
@@ -289,7 +303,7 @@ export class Database {
    */
   query(dsl: string, options: QueryOptions = {}): QueryResult {
     this.#open();
-    const parsed = parseQuery(dsl);
+    const parsed = cachedParse(dsl);
     const now = options.now === undefined ? BigInt(Date.now()) * 1000n : BigInt(checkTimestamp(options.now, 'now'));
     try {
       return runQuery(this.#querySource(), parsed, now);
@@ -345,6 +359,11 @@ export class Database {
       aggregate: (entry: SeriesEntry, start: bigint, end: bigint) => addon.engineAggregate(handle, entry.name, entry.flatTags, start, end, OP_CODES.sum),
       windows: (entry, start, end, everyUs, op) => addon.engineAggregateWindows(handle, entry.name, entry.flatTags, start, end, everyUs, OP_CODES[op]),
       scan: (entry, start, end) => db.scanBatches({ series: entry.name, tags: entry.tags, start, end }),
+      moments: (entries, start, end) => addon.engineMoments(handle, entries.map((entry) => entry.key), start, end),
+      quantile: (entries, start, end, q) => {
+        const { count, values } = addon.engineQuantiles(handle, entries.map((entry) => entry.key), start, end, new Float64Array([q]));
+        return { count, value: values[0]! };
+      },
     };
   }
 

@@ -1,0 +1,30 @@
+// Aggregates that need every point (no block summary answers them), computed over several series
+// at once so a group costs one native call: population moments for STDDEV, exact quantiles.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine.h"
+
+namespace sluice {
+
+struct Moments {
+  uint64_t count = 0;
+  double mean = 0;
+  double m2 = 0;  // sum of squared deviations from the mean (Welford)
+};
+
+// The moments of every point of `keys` in [start, end].
+bool ComputeMoments(Engine& engine, const std::vector<std::string>& keys, int64_t start, int64_t end, Moments& out,
+                    EngineError& error);
+
+// For each q in `quantiles` (each in [0, 1]): the exact q-quantile of the points of `keys` in
+// [start, end], interpolating linearly between the two nearest ranks; NaN values are ignored.
+// `count` gets how many values took part (0: every result is NaN).
+bool ComputeQuantiles(Engine& engine, const std::vector<std::string>& keys, int64_t start, int64_t end,
+                      const std::vector<double>& quantiles, std::vector<double>& results, uint64_t& count,
+                      EngineError& error);
+
+}  // namespace sluice
