@@ -49,7 +49,7 @@ describe('sluice command', () => {
   it('exits 2 with a one-line reason on bad arguments', () => {
     const cases: [string[], RegExp][] = [
       [[], /Usage: sluice <command>/],
-      [['frobnicate'], /^sluice: unknown command "frobnicate"; commands: serve/],
+      [['frobnicate'], /^sluice: unknown command "frobnicate"; commands: serve, query/],
       [['--frob'], /^sluice: unknown option "--frob"/],
       [['help', 'nope'], /^sluice: unknown command "nope"/],
       [['serve', '--port', 'abc'], /^sluice serve: --port must be an integer in 0\.\.65535, got "abc"/],
@@ -73,6 +73,47 @@ describe('sluice command', () => {
     const result = runCli(['serve'], { env: { SLUICE_PORT: '-3' } });
     expect(result.status).toBe(2);
     expect(result.stderr).toMatch(/--port must be an integer/);
+  });
+});
+
+describe('sluice query', () => {
+  it('runs a query on a data directory or a running server, with the column of a bad query', async () => {
+    const { sluice } = await import('./helpers/sluice.js');
+    const dataDir = path.join(tempDir(), 'data');
+    const db = await sluice.open({ dir: dataDir });
+    db.write('temp', { sensor: '1' }, 1_000_000, 20);
+    db.write('temp', { sensor: '2' }, 2_000_000, 24);
+    await db.close();
+
+    const plain = runCli(['query', '-d', dataDir, 'AVG:temp']);
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(JSON.parse(plain.stdout)).toBe(22);
+    const grouped = runCli(['query', '--data-dir', dataDir, 'MAX:temp:[]:[0,now]:[1s] BY sensor', '--now', '5000000']);
+    expect(JSON.parse(grouped.stdout)).toEqual([
+      { tags: { sensor: '1' }, buckets: [{ t: 1_000_000, value: 20 }] },
+      { tags: { sensor: '2' }, buckets: [{ t: 2_000_000, value: 24 }] },
+    ]);
+    const bad = runCli(['query', '-d', dataDir, 'AVG:temp:[sensor=1']);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr.split('\n').slice(0, 3)).toEqual([
+      `sluice query: invalid query at column 19: expected AND, OR, ',' or ']' closing the tag filter, found the end of the query [SLUICE_QUERY]`,
+      '  AVG:temp:[sensor=1',
+      `  ${' '.repeat(18)}^`,
+    ]);
+    expect(runCli(['query']).status).toBe(2);
+    expect(runCli(['query', 'a', 'b']).stderr).toMatch(/one query at a time/);
+
+    const server = await startServeProcess(['serve', '--port', '0', '--data-dir', dataDir]);
+    servers.push(server);
+    const locked = runCli(['query', '-d', dataDir, 'AVG:temp']);
+    expect(locked.status).toBe(1);
+    expect(locked.stderr).toMatch(/SLUICE_LOCKED[\s\S]*--url/);
+    const remote = runCli(['query', '--url', server.url, 'COUNT:temp']);
+    expect(remote.status, remote.stderr).toBe(0);
+    expect(JSON.parse(remote.stdout)).toBe(2);
+    const remoteBad = runCli(['query', '--url', server.url, 'NOPE:temp']);
+    expect(remoteBad.status).toBe(1);
+    expect(remoteBad.stderr).toMatch(/column 1: expected an op.*\[SLUICE_QUERY\]/);
   });
 });
 

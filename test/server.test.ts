@@ -34,6 +34,27 @@ for (const backend of ['uws', 'node'] as const) {
       expect(body.native).toMatchObject({ napiVersion: 8, file: sluice.nativeInfo().file });
     });
 
+    it('answers GET /query with the DSL result as JSON, and a bad query with 400 and its position', async () => {
+      const server = await start({ backend });
+      server.db.write('temp', { sensor: '1' }, 1_000_000, 20);
+      server.db.write('temp', { sensor: '1' }, 2_000_000, 22);
+      server.db.write('temp', { sensor: '2' }, 2_000_000, 30);
+      const q = (text: string, extra = '') => fetch(`${server.url}/query?q=${encodeURIComponent(text)}${extra}`);
+      const plain = await q('AVG:temp:[sensor=1]:[1609459200000000,now]', '&now=1700000000000000');
+      expect(plain.status).toBe(200);
+      expect(await plain.json()).toEqual({ query: 'AVG:temp:[sensor=1]:[1609459200000000,now]', result: null });
+      expect(((await (await q('AVG:temp:[sensor=1]')).json()) as { result: unknown }).result).toBe(21);
+      expect(((await (await q('MAX:temp BY sensor')).json()) as { result: unknown }).result).toEqual([
+        { tags: { sensor: '1' }, value: 22 },
+        { tags: { sensor: '2' }, value: 30 },
+      ]);
+      const bad = await q('AVG:temp:[sensor=1]:[1x]');
+      expect(bad.status).toBe(400);
+      expect(await bad.json()).toMatchObject({ code: 'SLUICE_QUERY', column: 23, found: '"x"' });
+      expect((await fetch(`${server.url}/query`)).status).toBe(400);
+      expect((await q('COUNT:temp', '&now=soon')).status).toBe(400);
+    });
+
     it('answers an unknown path with 404 and a wrong method with 405 and Allow', async () => {
       const server = await start({ backend });
       const missing = await fetch(`${server.url}/no/such/thing?x=1`);

@@ -1,9 +1,10 @@
 // The `sluice` command: dispatches to one verb, and owns exit codes and error reporting.
 import { version } from '../package-info.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.js';
+import { queryCommand } from './query.js';
 import { serveCommand } from './serve.js';
 
-const commands: Command[] = [serveCommand];
+const commands: Command[] = [serveCommand, queryCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((command) => command.name.length));
@@ -60,6 +61,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     const code = (error as { code?: string }).code;
     console.error(`${where}: ${message}${code?.startsWith('SLUICE_') ? ` [${code}]` : ''}`);
+    const detail = (error as { detail?: unknown }).detail;
+    if (typeof detail === 'string') console.error(detail);
     return EXIT_FAILURE;
   }
 }

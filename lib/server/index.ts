@@ -7,6 +7,7 @@ import type { BackendName, HttpBackend } from './backend.js';
 import { jsonReply, Router } from './http.js';
 import { createNodeBackend } from './node-backend.js';
 import { createUwsBackend } from './uws-backend.js';
+import { queryHandler } from './query.js';
 
 export type { BackendName } from './backend.js';
 
@@ -88,6 +89,8 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
       },
     }),
   );
+
+  router.add('GET', '/query', queryHandler(db));
 
   let backend: HttpBackend;
   let fallbackReason: string | undefined;
