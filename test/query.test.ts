@@ -402,3 +402,120 @@ describe('db.live', () => {
     expect(handle.closed).toBe(true);
   });
 });
+
+describe('live queries against db.query over the same points', () => {
+  const liveOps = ['AVG', 'MIN', 'MAX', 'SUM', 'COUNT', 'FIRST', 'LAST', 'STDDEV', 'DELTA', 'RATE', 'P50', 'P90'];
+  const writesArb = fc.array(
+    fc.record({ host: fc.constantFrom('a', 'b', 'c'), step: fc.integer({ min: -3, max: 8 }), v: fc.integer({ min: -50, max: 50 }) }),
+    { minLength: 1, maxLength: 60 },
+  );
+
+  it('a sliding range gives, after every write, the aggregate of [newest − range, newest]', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...liveOps), fc.constantFrom('[]', '[host!=c]'), writesArb, async (op, filter, writes) => {
+        const db = await openDb();
+        const live = db.live(`${op}:cpu:${filter}:[10s]`, undefined, { bufferSize: 1000 });
+        let t = 1_000;
+        let newest = 0;
+        const written = new Set<string>();
+        for (const w of writes) {
+          t += w.step * 1_000_000; // mostly forward, sometimes back by less than the range
+          // Live queries aggregate writes as they come: a rewrite would count twice (docs/query.md);
+          // and one time per point keeps FIRST/LAST free of ties between series.
+          if (written.has(`${t}`)) continue;
+          written.add(`${t}`);
+          db.write('cpu', { host: w.host }, t, w.v / 4);
+          const event = live.poll();
+          if (filter === '[host!=c]' && w.host === 'c') {
+            expect(event).toBeUndefined();
+            continue;
+          }
+          newest = Math.max(newest, t); // the range follows the newest point the query has seen
+          const expected = db.query(`${op}:cpu:${filter}:[${newest - 10_000_000},${newest}]`);
+          expectMatches(event?.value, expected, `${op} after t=${t}`);
+        }
+        expect(live.stats().late).toBe(0);
+        await db.close();
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('tumbling windows per group emit what db.query gives for each closed window', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...liveOps), writesArb, async (op, writes) => {
+        const db = await openDb();
+        const live = db.live(`${op}:cpu:[]:[]:[5s] BY host`, undefined, { bufferSize: 1000 });
+        let t = 0;
+        let newest = -1;
+        let late = 0;
+        const written = new Set<string>();
+        for (const w of writes) {
+          t = Math.max(0, t + w.step * 1_000_000);
+          if (written.has(`${w.host}@${t}`)) continue;
+          written.add(`${w.host}@${t}`);
+          if (Math.floor(t / 5e6) < Math.floor(newest / 5e6)) late++;
+          else newest = Math.max(newest, t);
+          db.write('cpu', { host: w.host }, t, w.v / 4);
+        }
+        expect(live.stats().late).toBe(late);
+        const closedBefore = Math.floor(newest / 5e6) * 5e6;
+        const emitted = new Map<string, unknown>();
+        for (let e = live.poll(); e; e = live.poll()) {
+          expect(e.window!.end - e.window!.start).toBe(5e6);
+          expect(e.window!.end).toBeLessThanOrEqual(closedBefore);
+          emitted.set(`${e.tags.host}@${e.window!.start}`, e.value);
+        }
+        // Without late points, every closed window of every group was emitted once, as db.query says.
+        if (late === 0) {
+          const groups = closedBefore === 0 ? [] : db.query(`${op}:cpu:[]:[0,${closedBefore - 1}]:[5s] BY host`) as Array<{ tags: { host: string }; buckets: Array<{ t: number; value: number | null }> }>;
+          const expected = new Map(groups.flatMap((g) => g.buckets.map((b) => [`${g.tags.host}@${b.t}`, b.value] as const)));
+          expect([...emitted.keys()].sort()).toEqual([...expected.keys()].sort());
+          for (const [key, value] of expected) expectMatches(emitted.get(key), value, key);
+        }
+        await db.close();
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe('series keys and native query kernels', () => {
+  it('splits every canonical key back into its name and tags', async () => {
+    const { bindings } = await import('./helpers/sluice.js');
+    const { parseSeriesKey } = (await import('../dist/lib/query/series-index.js')) as typeof import('../dist/lib/query/series-index.js');
+    const text = fc.string({ minLength: 1, maxLength: 8, unit: fc.constantFrom('a', 'Z', '0', ',', '=', ' ', '\\', '"', ':', 'é') });
+    fc.assert(
+      fc.property(text, fc.dictionary(text, text, { maxKeys: 5 }), (name, tags) => {
+        const flat = Object.entries(tags).flat();
+        const key = bindings.native().addon.seriesKey(name, flat);
+        const parsed = parseSeriesKey(key);
+        expect(parsed.name).toBe(name);
+        expect(parsed.tags).toEqual(tags);
+        expect(parsed.key).toBe(key);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('checks the arguments of the native kernels again', async () => {
+    const { bindings } = await import('./helpers/sluice.js');
+    const addon = bindings.native().addon;
+    const temp = makeTempDir('sluice-kernels-');
+    cleanups.push(temp.cleanup);
+    const engine = addon.engineOpen(temp.dir, 0, 100, 1 << 20, 0n, 4, []);
+    cleanups.push(() => addon.engineClose(engine));
+    addon.engineWritePoint(engine, 'x', [], 1, 3);
+    addon.engineWritePoint(engine, 'x', [], 2, 5);
+    expect(addon.engineMoments(engine, ['x'], 0n, 10n)).toEqual({ count: 2, mean: 4, m2: 2 });
+    expect(addon.engineQuantiles(engine, ['x', 'missing'], 0n, 10n, new Float64Array([0, 0.5, 1])).values).toEqual(new Float64Array([3, 4, 5]));
+    expect(() => addon.engineQuantiles(engine, ['x'], 0n, 10n, new Float64Array([1.5]))).toThrow(/quantiles must be in \[0, 1\]/);
+    expect(() => addon.engineQuantiles(engine, ['x'], 0n, 10n, [0.5] as never)).toThrow(/Float64Array/);
+    expect(() => addon.engineMoments(engine, 'x' as never, 0n, 10n)).toThrow(/array of series keys/);
+    expect(() => addon.engineMoments(engine, [''], 0n, 10n)).toThrow(/1\.\.8192 bytes/);
+    expect(() => addon.engineMoments(engine, [7] as never, 0n, 10n)).toThrow(/array of series keys/);
+    expect(() => addon.engineSeriesKeys(engine, -1)).toThrow();
+    expect(addon.engineSeriesKeys(engine, 0)).toEqual(['x']);
+    expect(addon.engineSeriesKeys(engine, 1)).toEqual([]);
+  });
+});
