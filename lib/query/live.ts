@@ -52,7 +52,8 @@ type Mode = 'cumulative' | 'sliding' | 'windowed';
 export interface WrittenPoints {
   series: string;
   tags: Record<string, string>;
-  key: string;
+  /** The canonical series key (computed only when an op needs series apart: DELTA, RATE). */
+  key(): string;
   timestamps: ArrayLike<bigint | number>;
   values: ArrayLike<number>;
   producer: number | undefined;
@@ -170,6 +171,8 @@ export class LiveQuery {
   #ingest(points: WrittenPoints, emit: boolean): void {
     const group = this.#groupFor(points.tags);
     const { timestamps, values } = points;
+    const op = this.query.op;
+    const key = op === 'DELTA' || op === 'RATE' ? points.key() : '';
     let accepted = 0;
     let newest = -Infinity;
     for (let i = 0; i < values.length; i++) {
@@ -181,7 +184,7 @@ export class LiveQuery {
           if (emit) this.#stats.late++;
           continue;
         }
-        group.sliding!.insert(t, values[i]!, points.key);
+        group.sliding!.insert(t, values[i]!, key);
       } else if (this.#mode === 'windowed') {
         const start = floorTo(BigInt(t), this.#everyUs);
         if (t > this.#watermark) {
@@ -192,9 +195,9 @@ export class LiveQuery {
           if (emit) this.#stats.late++;
           continue;
         }
-        group.window(start, points).add(t, values[i]!, points.key);
+        group.window(start, points).add(t, values[i]!, key);
       } else {
-        group.cumulative!.add(t, values[i]!, points.key);
+        group.cumulative!.add(t, values[i]!, key);
       }
       accepted++;
       if (t > newest) newest = t;

@@ -284,7 +284,7 @@ export class Database {
           this.#live.dispatch({
             series: entry.name,
             tags: entry.tags,
-            key: entry.key,
+            key: () => entry.key,
             timestamps: batch.timestamps.subarray(runStart, i),
             values: batch.values.subarray(runStart, i),
             producer,
@@ -332,7 +332,7 @@ export class Database {
       const source = this.#querySource();
       for (const entry of source.index.match(parsed.series, parsed.filter)) {
         for (const batch of source.scan(entry, now - BigInt(query.slideUs), now)) {
-          query.seed({ series: entry.name, tags: entry.tags, key: entry.key, timestamps: batch.timestamps, values: batch.values, producer: undefined });
+          query.seed({ series: entry.name, tags: entry.tags, key: () => entry.key, timestamps: batch.timestamps, values: batch.values, producer: undefined });
         }
       }
     }
@@ -344,8 +344,7 @@ export class Database {
   #dispatch(series: string, flat: string[], timestamps: WrittenPoints['timestamps'], values: WrittenPoints['values'], producer: number | undefined): void {
     const tags: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) tags[flat[i]!] = flat[i + 1]!;
-    const key = native().addon.seriesKey(series, flat);
-    this.#live.dispatch({ series, tags, key, timestamps, values, producer });
+    this.#live.dispatch({ series, tags, key: () => native().addon.seriesKey(series, flat), timestamps, values, producer });
   }
 
   #querySource(): QuerySource {
