@@ -171,8 +171,16 @@ export interface NativeEngineAddon {
   engineStats(handle: EngineHandle): NativeEngineStats;
   /** EngineMoments(): population moments (Welford) over every point of these canonical keys. */
   engineMoments(handle: EngineHandle, keys: string[], start: bigint, end: bigint): { count: number; mean: number; m2: number };
-  /** EngineQuantiles(): exact quantiles (each in [0, 1]) over the points of these keys; NaN ignored. */
-  engineQuantiles(handle: EngineHandle, keys: string[], start: bigint, end: bigint, quantiles: Float64Array): { count: number; values: Float64Array };
+  /** EngineQuantiles(): exact quantiles (each in [0, 1]) over the points of these keys; NaN ignored;
+   * SLUICE_LIMIT past maxValues points. */
+  engineQuantiles(
+    handle: EngineHandle,
+    keys: string[],
+    start: bigint,
+    end: bigint,
+    quantiles: Float64Array,
+    maxValues: number,
+  ): { count: number; values: Float64Array };
   /** EngineSeriesKeys(): every series key seen, in first-seen order, from position `from` on. */
   engineSeriesKeys(handle: EngineHandle, from: number): string[];
   /** SeriesKey(): the canonical series key (native/series_key.h). */

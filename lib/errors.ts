@@ -8,7 +8,8 @@ export type SluiceErrorCode =
   | 'SLUICE_CLOSED'
   | 'SLUICE_CORRUPT'
   | 'SLUICE_PARSE'
-  | 'SLUICE_QUERY';
+  | 'SLUICE_QUERY'
+  | 'SLUICE_LIMIT';
 
 /** An error with a stable `code`; the message says what was wrong, where, and what is accepted. */
 export class SluiceError extends Error {

@@ -438,7 +438,8 @@ Napi::Value EngineMoments(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// engineQuantiles(handle, keys, start, end, quantiles: Float64Array in [0, 1]): { count, values: Float64Array }
+// engineQuantiles(handle, keys, start, end, quantiles: Float64Array in [0, 1], maxValues):
+//   { count, values: Float64Array }
 Napi::Value EngineQuantiles(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   EngineHandle& handle = RequireHandle(info);
@@ -451,10 +452,13 @@ Napi::Value EngineQuantiles(const Napi::CallbackInfo& info) {
   for (double q : quantiles) {
     if (!(q >= 0 && q <= 1)) ThrowRangeError(env, kInvalidArgument, "quantiles must be in [0, 1]");
   }
+  const uint64_t max_values = RequireCount(info, 5, uint64_t{1} << 40);
   std::vector<double> results;
   uint64_t count = 0;
   EngineError error;
-  if (!ComputeQuantiles(*handle.engine, keys, start, end, quantiles, results, count, error)) ThrowEngineError(env, error);
+  if (!ComputeQuantiles(*handle.engine, keys, start, end, quantiles, max_values, results, count, error)) {
+    ThrowEngineError(env, error);
+  }
   Napi::Object out = Napi::Object::New(env);
   out.Set("count", Napi::Number::New(env, static_cast<double>(count)));
   out.Set("values", ToTypedArray<Napi::Float64Array>(env, results));

@@ -44,16 +44,23 @@ bool ComputeMoments(Engine& engine, const std::vector<std::string>& keys, int64_
 }
 
 bool ComputeQuantiles(Engine& engine, const std::vector<std::string>& keys, int64_t start, int64_t end,
-                      const std::vector<double>& quantiles, std::vector<double>& results, uint64_t& count,
-                      EngineError& error) {
+                      const std::vector<double>& quantiles, uint64_t max_values, std::vector<double>& results,
+                      uint64_t& count, EngineError& error) {
   std::vector<double> all;
   for (const std::string& key : keys) {
+    bool over_limit = false;
     const bool ok = ForEachChunk(engine, key, start, end, error, [&](const std::vector<double>& values) {
       for (double value : values) {
         if (!std::isnan(value)) all.push_back(value);
       }
+      over_limit = all.size() > max_values;
     });
     if (!ok) return false;
+    if (over_limit) {
+      error = {"SLUICE_LIMIT", "an exact percentile over more than " + std::to_string(max_values) +
+                                   " points: narrow the range or the tag filter, or add a window part"};
+      return false;
+    }
   }
   count = all.size();
   results.assign(quantiles.size(), std::numeric_limits<double>::quiet_NaN());

@@ -22,9 +22,10 @@ bool ComputeMoments(Engine& engine, const std::vector<std::string>& keys, int64_
 
 // For each q in `quantiles` (each in [0, 1]): the exact q-quantile of the points of `keys` in
 // [start, end], interpolating linearly between the two nearest ranks; NaN values are ignored.
-// `count` gets how many values took part (0: every result is NaN).
+// `count` gets how many values took part (0: every result is NaN). Exactness needs every value in
+// memory: more than `max_values` of them fails with SLUICE_LIMIT instead of exhausting memory.
 bool ComputeQuantiles(Engine& engine, const std::vector<std::string>& keys, int64_t start, int64_t end,
-                      const std::vector<double>& quantiles, std::vector<double>& results, uint64_t& count,
-                      EngineError& error);
+                      const std::vector<double>& quantiles, uint64_t max_values, std::vector<double>& results,
+                      uint64_t& count, EngineError& error);
 
 }  // namespace sluice

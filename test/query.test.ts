@@ -508,9 +508,10 @@ describe('series keys and native query kernels', () => {
     addon.engineWritePoint(engine, 'x', [], 1, 3);
     addon.engineWritePoint(engine, 'x', [], 2, 5);
     expect(addon.engineMoments(engine, ['x'], 0n, 10n)).toEqual({ count: 2, mean: 4, m2: 2 });
-    expect(addon.engineQuantiles(engine, ['x', 'missing'], 0n, 10n, new Float64Array([0, 0.5, 1])).values).toEqual(new Float64Array([3, 4, 5]));
-    expect(() => addon.engineQuantiles(engine, ['x'], 0n, 10n, new Float64Array([1.5]))).toThrow(/quantiles must be in \[0, 1\]/);
-    expect(() => addon.engineQuantiles(engine, ['x'], 0n, 10n, [0.5] as never)).toThrow(/Float64Array/);
+    expect(addon.engineQuantiles(engine, ['x', 'missing'], 0n, 10n, new Float64Array([0, 0.5, 1]), 10).values).toEqual(new Float64Array([3, 4, 5]));
+    expect(() => addon.engineQuantiles(engine, ['x'], 0n, 10n, new Float64Array([1.5]), 10)).toThrow(/quantiles must be in \[0, 1\]/);
+    expect(() => addon.engineQuantiles(engine, ['x'], 0n, 10n, new Float64Array([0.5]), 1)).toThrow(expect.objectContaining({ code: 'SLUICE_LIMIT' }));
+    expect(() => addon.engineQuantiles(engine, ['x'], 0n, 10n, [0.5] as never, 10)).toThrow(/Float64Array/);
     expect(() => addon.engineMoments(engine, 'x' as never, 0n, 10n)).toThrow(/array of series keys/);
     expect(() => addon.engineMoments(engine, [''], 0n, 10n)).toThrow(/1\.\.8192 bytes/);
     expect(() => addon.engineMoments(engine, [7] as never, 0n, 10n)).toThrow(/array of series keys/);

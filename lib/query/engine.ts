@@ -3,10 +3,13 @@
 // whole blocks from the summaries and decode only the edge blocks; STDDEV, percentiles and
 // windowed FIRST/LAST/DELTA/RATE across several series read the points.
 import type { NativeAggregate } from '../../bindings/index.js';
+import { SluiceError } from '../errors.js';
 import { quantileOf, type Query, type QueryOp, type TimeBound } from '../dsl/ast.js';
 import { AggregateState, needsOf, type StateNeeds } from './aggregate-state.js';
 import type { SeriesEntry, SeriesIndex } from './series-index.js';
 
+/** Exact percentiles hold every value of a group in memory (8 bytes each): past this, SLUICE_LIMIT. */
+export const MAX_EXACT_PERCENTILE_POINTS = 100_000_000;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
@@ -187,6 +190,7 @@ function windowFromPoints(
   everyUs: bigint,
 ): Bucket[] {
   const merged = new Map<bigint, AggregateState>();
+  let held = 0; // values kept for percentiles
   for (const entry of members) {
     const perWindow = new Map<bigint, AggregateState>();
     let current: AggregateState | undefined;
@@ -202,6 +206,7 @@ function windowFromPoints(
         }
         current.add(Number(t), values[i]!);
       }
+      if (needs.values && (held += values.length) > MAX_EXACT_PERCENTILE_POINTS) throw percentileLimit();
     }
     for (const [windowStart, state] of perWindow) {
       let total = merged.get(windowStart);
@@ -212,6 +217,13 @@ function windowFromPoints(
   return [...merged.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([t, state]) => ({ t: Number(t), value: state.result(op) }));
+}
+
+function percentileLimit(): SluiceError {
+  return new SluiceError(
+    'SLUICE_LIMIT',
+    `an exact percentile over more than ${MAX_EXACT_PERCENTILE_POINTS} points: narrow the range or the tag filter`,
+  );
 }
 
 /** The start of the epoch-aligned window of width `every` holding t. */

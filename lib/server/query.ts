@@ -19,7 +19,7 @@ export function queryHandler(db: Database): HttpHandler {
       return jsonReply(200, { query: q, result });
     } catch (error) {
       const { code, message, column, found, expected } = error as { code?: string; message: string; column?: number; found?: string; expected?: string };
-      if (code === 'SLUICE_QUERY' || code === 'SLUICE_INVALID_ARGUMENT') {
+      if (code === 'SLUICE_QUERY' || code === 'SLUICE_INVALID_ARGUMENT' || code === 'SLUICE_LIMIT') {
         return jsonReply(400, { error: message, code, column, found, expected });
       }
       return jsonReply(500, { error: message, code: code ?? 'SLUICE_INTERNAL' });

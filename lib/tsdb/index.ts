@@ -6,7 +6,7 @@ import { SluiceError } from '../errors.js';
 import { lineArguments, type ParseLinesOptions } from '../ingest/line-protocol.js';
 import { parseQuery } from '../dsl/parser.js';
 import type { Query } from '../dsl/ast.js';
-import { runQuery, type QueryResult, type QuerySource } from '../query/engine.js';
+import { MAX_EXACT_PERCENTILE_POINTS, runQuery, type QueryResult, type QuerySource } from '../query/engine.js';
 import { LiveQuery, LiveRegistry, type LiveCallback, type LiveOptions, type WrittenPoints } from '../query/live.js';
 import { SeriesIndex, parseSeriesKey, type SeriesEntry } from '../query/series-index.js';
 
@@ -360,7 +360,8 @@ export class Database {
       scan: (entry, start, end) => db.scanBatches({ series: entry.name, tags: entry.tags, start, end }),
       moments: (entries, start, end) => addon.engineMoments(handle, entries.map((entry) => entry.key), start, end),
       quantile: (entries, start, end, q) => {
-        const { count, values } = addon.engineQuantiles(handle, entries.map((entry) => entry.key), start, end, new Float64Array([q]));
+        const keys = entries.map((entry) => entry.key);
+        const { count, values } = addon.engineQuantiles(handle, keys, start, end, new Float64Array([q]), MAX_EXACT_PERCENTILE_POINTS);
         return { count, value: values[0]! };
       },
     };
