@@ -92,6 +92,11 @@ async function main() {
       const t = timeMs(() => db.query(text), 10);
       rows.push([`${q} over the same ~1 M points`, `${t.median.toFixed(2)} ms`, `median of 10, min ${t.min.toFixed(2)} ms`]);
     }
+    for (const q of ['AVG', 'STDDEV', 'P99', 'DELTA']) {
+      const text = `${q}:big:[host=one]:[${start},${end}]:[1h]`;
+      const t = timeMs(() => db.query(text), 10);
+      rows.push([`${q} per 1 h window over the same ~1 M points`, `${t.median.toFixed(2)} ms`, `median of 10, min ${t.min.toFixed(2)} ms`]);
+    }
     await db.close();
 
     // 1,000 series × 10,000 points, flushed and compacted.

@@ -181,6 +181,18 @@ export interface NativeEngineAddon {
     quantiles: Float64Array,
     maxValues: number,
   ): { count: number; values: Float64Array };
+  /** EngineWindowKernel(): per-window STDDEV (0), quantile (1), FIRST (2), LAST (3), DELTA (4), RATE (5)
+   * over these keys' points merged per window; only windows with points. */
+  engineWindowKernel(
+    handle: EngineHandle,
+    keys: string[],
+    start: bigint,
+    end: bigint,
+    everyUs: bigint,
+    op: number,
+    quantile: number,
+    maxValues: number,
+  ): { starts: BigInt64Array; values: Float64Array };
   /** EngineSeriesKeys(): every series key seen, in first-seen order, from position `from` on. */
   engineSeriesKeys(handle: EngineHandle, from: number): string[];
   /** SeriesKey(): the canonical series key (native/series_key.h). */

@@ -465,6 +465,32 @@ Napi::Value EngineQuantiles(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// engineWindowKernel(handle, keys, start, end, everyUs, op 0..5, quantile, maxValues):
+//   { starts: BigInt64Array, values: Float64Array } — op: stddev, quantile, first, last, delta, rate
+Napi::Value EngineWindowKernel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EngineHandle& handle = RequireHandle(info);
+  const std::vector<std::string> keys = RequireKeys(info, 1);
+  WindowKernelRequest request;
+  request.start = RequireTimestamp(info, 2, "start");
+  request.end = RequireTimestamp(info, 3, "end");
+  request.every_us = RequireTimestamp(info, 4, "every");
+  if (request.every_us <= 0) ThrowRangeError(env, kInvalidArgument, "every must be a positive number of microseconds");
+  request.op = static_cast<WindowKernelOp>(RequireCount(info, 5, 5));
+  if (!info[6].IsNumber()) ThrowTypeError(env, kInvalidArgument, "quantile must be a number in [0, 1]");
+  request.quantile = info[6].As<Napi::Number>().DoubleValue();
+  if (!(request.quantile >= 0 && request.quantile <= 1)) ThrowRangeError(env, kInvalidArgument, "quantile must be in [0, 1]");
+  request.max_values = RequireCount(info, 7, uint64_t{1} << 40);
+  std::vector<int64_t> starts;
+  std::vector<double> values;
+  EngineError error;
+  if (!ComputeWindows(*handle.engine, keys, request, starts, values, error)) ThrowEngineError(env, error);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("starts", ToTypedArray<Napi::BigInt64Array>(env, starts));
+  out.Set("values", ToTypedArray<Napi::Float64Array>(env, values));
+  return out;
+}
+
 // seriesKey(series, tags): string — the canonical key (native/series_key.h)
 Napi::Value SeriesKey(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), SeriesKeyFrom(info, 0));
@@ -488,6 +514,7 @@ void RegisterEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("engineSeriesKeys", Napi::Function::New(env, EngineSeriesKeys, "engineSeriesKeys"));
   exports.Set("engineMoments", Napi::Function::New(env, EngineMoments, "engineMoments"));
   exports.Set("engineQuantiles", Napi::Function::New(env, EngineQuantiles, "engineQuantiles"));
+  exports.Set("engineWindowKernel", Napi::Function::New(env, EngineWindowKernel, "engineWindowKernel"));
   exports.Set("seriesKey", Napi::Function::New(env, SeriesKey, "seriesKey"));
 }
 

@@ -28,4 +28,20 @@ bool ComputeQuantiles(Engine& engine, const std::vector<std::string>& keys, int6
                       const std::vector<double>& quantiles, uint64_t max_values, std::vector<double>& results,
                       uint64_t& count, EngineError& error);
 
+// Per-window aggregates that need points, over several series merged per window: for each
+// epoch-aligned window of `every_us` holding points of `keys` in [start, end], its start and value.
+// STDDEV and percentiles take the window's points of every series together; FIRST and LAST the
+// earliest / latest point; DELTA and RATE sum each series' own change within the window.
+enum class WindowKernelOp : uint8_t { kStddev, kQuantile, kFirst, kLast, kDelta, kRate };
+
+struct WindowKernelRequest {
+  int64_t start = 0, end = 0, every_us = 0;
+  WindowKernelOp op = WindowKernelOp::kStddev;
+  double quantile = 0.5;      // kQuantile
+  uint64_t max_values = 0;    // kQuantile: SLUICE_LIMIT past this many values held
+};
+
+bool ComputeWindows(Engine& engine, const std::vector<std::string>& keys, const WindowKernelRequest& request,
+                    std::vector<int64_t>& window_starts, std::vector<double>& values, EngineError& error);
+
 }  // namespace sluice

@@ -1,11 +1,10 @@
 // Runs a parsed query against the storage engine (docs/query.md). The ops the engine keeps in its
 // block summaries (COUNT SUM AVG MIN MAX FIRST LAST, and DELTA/RATE from first and last) answer
 // whole blocks from the summaries and decode only the edge blocks; STDDEV, percentiles and
-// windowed FIRST/LAST/DELTA/RATE across several series read the points.
+// windowed FIRST/LAST/DELTA/RATE across several series read the points in native kernels.
 import type { NativeAggregate } from '../../bindings/index.js';
-import { SluiceError } from '../errors.js';
 import { quantileOf, type Query, type QueryOp, type TimeBound } from '../dsl/ast.js';
-import { AggregateState, needsOf, type StateNeeds } from './aggregate-state.js';
+import { AggregateState, needsOf } from './aggregate-state.js';
 import type { SeriesEntry, SeriesIndex } from './series-index.js';
 
 /** Exact percentiles hold every value of a group in memory (8 bytes each): past this, SLUICE_LIMIT. */
@@ -16,12 +15,17 @@ const INT64_MAX = 2n ** 63n - 1n;
 /** The engine's own ops (lib/tsdb), which aggregateWindows computes natively. */
 export type NativeOp = 'count' | 'sum' | 'avg' | 'min' | 'max' | 'first' | 'last';
 
+/** The native window kernel's ops, by code. */
+export const WINDOW_KERNEL_OPS = { STDDEV: 0, QUANTILE: 1, FIRST: 2, LAST: 3, DELTA: 4, RATE: 5 } as const;
+export type WindowKernelOp = (typeof WINDOW_KERNEL_OPS)[keyof typeof WINDOW_KERNEL_OPS];
+
 /** What the query engine needs from the database. */
 export interface QuerySource {
   index: SeriesIndex;
   aggregate(entry: SeriesEntry, start: bigint, end: bigint): NativeAggregate;
   windows(entry: SeriesEntry, start: bigint, end: bigint, everyUs: bigint, op: NativeOp): { starts: BigInt64Array; values: Float64Array };
-  scan(entry: SeriesEntry, start: bigint, end: bigint): Iterable<{ timestamps: BigInt64Array; values: Float64Array }>;
+  /** Per-window ops that need points (native/query_kernels.h), the series merged per window. */
+  windowKernel(entries: SeriesEntry[], start: bigint, end: bigint, everyUs: bigint, op: WindowKernelOp, quantile: number): { starts: BigInt64Array; values: Float64Array };
   /** Population moments over every point of these series (one native pass). */
   moments(entries: SeriesEntry[], start: bigint, end: bigint): { count: number; mean: number; m2: number };
   /** The exact q-quantile (0..1] over every point of these series; count 0 when none. */
@@ -123,27 +127,18 @@ function aggregateGroup(source: QuerySource, op: QueryOp, members: SeriesEntry[]
   return aggregateSeries(source, op, members, start, end);
 }
 
-/** The whole-range aggregate state of several series, each sealed before it is merged. */
+/** The whole-range aggregate state of several series (ops the block summaries answer), each
+ * series sealed before it is merged. */
 function aggregateSeries(source: QuerySource, op: QueryOp, members: SeriesEntry[], start: bigint, end: bigint): AggregateState {
   const needs = needsOf(op);
   const total = new AggregateState(needs);
   for (const entry of members) {
     const state = new AggregateState(needs);
-    if (SUMMARY_OPS.has(op)) {
-      const r = source.aggregate(entry, start, end);
-      state.addSummary(r.count, r.sum, r.min, r.max, r.first, Number(r.firstTime), r.last, Number(r.lastTime));
-    } else {
-      addPoints(state, source.scan(entry, start, end));
-    }
+    const r = source.aggregate(entry, start, end);
+    state.addSummary(r.count, r.sum, r.min, r.max, r.first, Number(r.firstTime), r.last, Number(r.lastTime));
     total.merge(state.sealSeries());
   }
   return total;
-}
-
-function addPoints(state: AggregateState, batches: Iterable<{ timestamps: BigInt64Array; values: Float64Array }>): void {
-  for (const { timestamps, values } of batches) {
-    for (let i = 0; i < values.length; i++) state.add(Number(timestamps[i]), values[i]!);
-  }
 }
 
 function windowSeries(source: QuerySource, op: QueryOp, members: SeriesEntry[], start: bigint, end: bigint, everyUs: bigint): Bucket[] {
@@ -177,53 +172,17 @@ function windowSeries(source: QuerySource, op: QueryOp, members: SeriesEntry[], 
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([t, cell]) => ({ t: Number(t), value: op === 'AVG' ? cell.a / cell.b : cell.a }));
   }
-  return windowFromPoints(source, op, needsOf(op), members, start, end, everyUs);
-}
-
-function windowFromPoints(
-  source: QuerySource,
-  op: QueryOp,
-  needs: StateNeeds,
-  members: SeriesEntry[],
-  start: bigint,
-  end: bigint,
-  everyUs: bigint,
-): Bucket[] {
-  const merged = new Map<bigint, AggregateState>();
-  let held = 0; // values kept for percentiles
-  for (const entry of members) {
-    const perWindow = new Map<bigint, AggregateState>();
-    let current: AggregateState | undefined;
-    let currentEnd = INT64_MIN; // exclusive end of `current`'s window
-    for (const { timestamps, values } of source.scan(entry, start, end)) {
-      for (let i = 0; i < values.length; i++) {
-        const t = timestamps[i]!;
-        if (current === undefined || t >= currentEnd) {
-          const windowStart = floorTo(t, everyUs);
-          currentEnd = windowStart + everyUs;
-          current = new AggregateState(needs);
-          perWindow.set(windowStart, current);
-        }
-        current.add(Number(t), values[i]!);
-      }
-      if (needs.values && (held += values.length) > MAX_EXACT_PERCENTILE_POINTS) throw percentileLimit();
-    }
-    for (const [windowStart, state] of perWindow) {
-      let total = merged.get(windowStart);
-      if (!total) merged.set(windowStart, (total = new AggregateState(needs)));
-      total.merge(state.sealSeries());
-    }
+  // The rest needs the points of each window: one native pass over the group's series.
+  const q = quantileOf(op);
+  const code = q !== null ? WINDOW_KERNEL_OPS.QUANTILE : WINDOW_KERNEL_OPS[op as Exclude<keyof typeof WINDOW_KERNEL_OPS, 'QUANTILE'>];
+  const { starts, values } = source.windowKernel(members, start, end, everyUs, code, q ?? 0);
+  const buckets: Bucket[] = new Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]!;
+    // RATE without a series of two points, and percentiles of NaNs only, have no value.
+    buckets[i] = { t: Number(starts[i]), value: Number.isNaN(value) && (op === 'RATE' || q !== null) ? null : value };
   }
-  return [...merged.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([t, state]) => ({ t: Number(t), value: state.result(op) }));
-}
-
-function percentileLimit(): SluiceError {
-  return new SluiceError(
-    'SLUICE_LIMIT',
-    `an exact percentile over more than ${MAX_EXACT_PERCENTILE_POINTS} points: narrow the range or the tag filter`,
-  );
+  return buckets;
 }
 
 /** The start of the epoch-aligned window of width `every` holding t. */

@@ -329,9 +329,8 @@ export class Database {
     });
     if (query.slideUs > 0) {
       const now = BigInt(Date.now()) * 1000n;
-      const source = this.#querySource();
-      for (const entry of source.index.match(parsed.series, parsed.filter)) {
-        for (const batch of source.scan(entry, now - BigInt(query.slideUs), now)) {
+      for (const entry of this.#querySource().index.match(parsed.series, parsed.filter)) {
+        for (const batch of this.scanBatches({ series: entry.name, tags: entry.tags, start: now - BigInt(query.slideUs), end: now })) {
           query.seed({ series: entry.name, tags: entry.tags, key: () => entry.key, timestamps: batch.timestamps, values: batch.values, producer: undefined });
         }
       }
@@ -352,12 +351,12 @@ export class Database {
     const addon = native().addon;
     this.#index ??= new SeriesIndex((from) => addon.engineSeriesKeys(this.#open(), from));
     const index = this.#index;
-    const db = this;
     return {
       index,
       aggregate: (entry: SeriesEntry, start: bigint, end: bigint) => addon.engineAggregate(handle, entry.name, entry.flatTags, start, end, OP_CODES.sum),
       windows: (entry, start, end, everyUs, op) => addon.engineAggregateWindows(handle, entry.name, entry.flatTags, start, end, everyUs, OP_CODES[op]),
-      scan: (entry, start, end) => db.scanBatches({ series: entry.name, tags: entry.tags, start, end }),
+      windowKernel: (entries, start, end, everyUs, op, quantile) =>
+        addon.engineWindowKernel(handle, entries.map((entry) => entry.key), start, end, everyUs, op, quantile, MAX_EXACT_PERCENTILE_POINTS),
       moments: (entries, start, end) => addon.engineMoments(handle, entries.map((entry) => entry.key), start, end),
       quantile: (entries, start, end, q) => {
         const keys = entries.map((entry) => entry.key);
