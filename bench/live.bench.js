@@ -7,6 +7,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { open } = require('../dist/lib/index.js');
 const { printHeader } = require('./machine.js');
+const { printRows, run } = require('./util.js');
 
 const RATE = 100_000; // points per second
 const SECONDS = 3;
@@ -75,15 +76,10 @@ async function main() {
       `p50 ${percentile(latencies, 0.5).toFixed(0)} µs, p99 ${percentile(latencies, 0.99).toFixed(0)} µs`,
       `max ${latencies[latencies.length - 1].toFixed(0)} µs; ${latencies.length.toLocaleString('en')} events of ${sent.toLocaleString('en')} writes over ${SECONDS} s (${dropped} dropped), writes paced per ${TICK_MS} ms tick; target p99 ≤ 1 ms`,
     ]);
-    console.log('| what | figure | detail |');
-    console.log('| --- | ---: | --- |');
-    for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+    printRows(rows);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+run(main);

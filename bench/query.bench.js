@@ -10,20 +10,11 @@ const Benchmark = require('benchmark');
 const { open, parseQuery } = require('../dist/lib/index.js');
 const { generateSeries, SERIES, POINTS } = require('./dataset.js');
 const { printHeader } = require('./machine.js');
-
-function argument(name, fallback) {
-  const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
-}
+const { argument, median, printRows, run } = require('./util.js');
 
 const seriesCount = argument('series', SERIES);
 const pointsPerSeries = argument('points', POINTS);
 const BIG_POINTS = 1_000_000;
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
 
 function timeMs(fn, runs) {
   fn(); // warm
@@ -120,15 +111,10 @@ async function main() {
       rows.push([`\`${text}\` over ${total} points`, `${t.median.toFixed(1)} ms`, `${what}; ${Array.isArray(result) ? result.length : 1} rows; median of 5`]);
     }
     await wide.close();
-    console.log('| what | figure | detail |');
-    console.log('| --- | ---: | --- |');
-    for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+    printRows(rows);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+run(main);

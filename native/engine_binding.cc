@@ -421,16 +421,29 @@ std::vector<std::string> RequireKeys(const Napi::CallbackInfo& info, size_t inde
   return keys;
 }
 
+// The leading arguments of the query kernels: (handle, keys, start, end).
+struct KernelArguments {
+  EngineHandle& handle;
+  std::vector<std::string> keys;
+  int64_t start;
+  int64_t end;
+};
+
+KernelArguments RequireKernelArguments(const Napi::CallbackInfo& info) {
+  EngineHandle& handle = RequireHandle(info);
+  std::vector<std::string> keys = RequireKeys(info, 1);
+  const int64_t start = RequireTimestamp(info, 2, "start");
+  const int64_t end = RequireTimestamp(info, 3, "end");
+  return {handle, std::move(keys), start, end};
+}
+
 // engineMoments(handle, keys, start, end): { count, mean, m2 } over every point of those series
 Napi::Value EngineMoments(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  EngineHandle& handle = RequireHandle(info);
-  const std::vector<std::string> keys = RequireKeys(info, 1);
-  const int64_t start = RequireTimestamp(info, 2, "start");
-  const int64_t end = RequireTimestamp(info, 3, "end");
+  const KernelArguments args = RequireKernelArguments(info);
   Moments moments;
   EngineError error;
-  if (!ComputeMoments(*handle.engine, keys, start, end, moments, error)) ThrowEngineError(env, error);
+  if (!ComputeMoments(*args.handle.engine, args.keys, args.start, args.end, moments, error)) ThrowEngineError(env, error);
   Napi::Object out = Napi::Object::New(env);
   out.Set("count", Napi::Number::New(env, static_cast<double>(moments.count)));
   out.Set("mean", Napi::Number::New(env, moments.mean));
@@ -442,10 +455,7 @@ Napi::Value EngineMoments(const Napi::CallbackInfo& info) {
 //   { count, values: Float64Array }
 Napi::Value EngineQuantiles(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  EngineHandle& handle = RequireHandle(info);
-  const std::vector<std::string> keys = RequireKeys(info, 1);
-  const int64_t start = RequireTimestamp(info, 2, "start");
-  const int64_t end = RequireTimestamp(info, 3, "end");
+  const KernelArguments args = RequireKernelArguments(info);
   Napi::TypedArray array = RequireTypedArray(info, 4, napi_float64_array, "quantiles: a Float64Array");
   const double* data = array.As<Napi::Float64Array>().Data();
   std::vector<double> quantiles(data, data + array.ElementLength());
@@ -456,7 +466,7 @@ Napi::Value EngineQuantiles(const Napi::CallbackInfo& info) {
   std::vector<double> results;
   uint64_t count = 0;
   EngineError error;
-  if (!ComputeQuantiles(*handle.engine, keys, start, end, quantiles, max_values, results, count, error)) {
+  if (!ComputeQuantiles(*args.handle.engine, args.keys, args.start, args.end, quantiles, max_values, results, count, error)) {
     ThrowEngineError(env, error);
   }
   Napi::Object out = Napi::Object::New(env);
@@ -469,11 +479,10 @@ Napi::Value EngineQuantiles(const Napi::CallbackInfo& info) {
 //   { starts: BigInt64Array, values: Float64Array } — op: stddev, quantile, first, last, delta, rate
 Napi::Value EngineWindowKernel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  EngineHandle& handle = RequireHandle(info);
-  const std::vector<std::string> keys = RequireKeys(info, 1);
+  const KernelArguments args = RequireKernelArguments(info);
   WindowKernelRequest request;
-  request.start = RequireTimestamp(info, 2, "start");
-  request.end = RequireTimestamp(info, 3, "end");
+  request.start = args.start;
+  request.end = args.end;
   request.every_us = RequireTimestamp(info, 4, "every");
   if (request.every_us <= 0) ThrowRangeError(env, kInvalidArgument, "every must be a positive number of microseconds");
   request.op = static_cast<WindowKernelOp>(RequireCount(info, 5, 5));
@@ -484,7 +493,7 @@ Napi::Value EngineWindowKernel(const Napi::CallbackInfo& info) {
   std::vector<int64_t> starts;
   std::vector<double> values;
   EngineError error;
-  if (!ComputeWindows(*handle.engine, keys, request, starts, values, error)) ThrowEngineError(env, error);
+  if (!ComputeWindows(*args.handle.engine, args.keys, request, starts, values, error)) ThrowEngineError(env, error);
   Napi::Object out = Napi::Object::New(env);
   out.Set("starts", ToTypedArray<Napi::BigInt64Array>(env, starts));
   out.Set("values", ToTypedArray<Napi::Float64Array>(env, values));
