@@ -24,7 +24,9 @@
         "native/engine_binding.cc",
         "native/query_kernels.cc",
         "native/line_protocol.cc",
-        "native/line_protocol_binding.cc"
+        "native/line_protocol_binding.cc",
+        "native/event_frame.cc",
+        "native/event_frame_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -71,6 +71,16 @@ export interface NativeAddon {
    * error throws an Error with code SLUICE_PARSE and numeric `line` and `column`.
    */
   parseLineProtocol(input: Uint8Array, precision: LineProtocolPrecision, defaultTimestampUs: bigint): LineProtocolBatch;
+  /** native/event_frame_binding.cc ParseEventFrameProbe(): Slung binary events; SLUICE_FRAME with offset and event. */
+  parseEventFrame(input: Uint8Array): EventFrameBatch;
+}
+
+/** The points of one WebSocket binary message (native/event_frame.h). */
+export interface EventFrameBatch {
+  seriesKeys: string[];
+  keyIndex: Uint32Array;
+  timestamps: BigInt64Array;
+  values: Float64Array;
 }
 
 /** The value codecs of a segment block (docs/codecs.md). */
@@ -138,6 +148,8 @@ export interface NativeEngineAddon {
     precision: LineProtocolPrecision,
     defaultTimestampUs: bigint,
   ): { points: number; skippedStringFields: number };
+  /** EngineWriteEventFrame(): parses a WebSocket binary message whole, then writes it; returns the points. */
+  engineWriteEventFrame(handle: EngineHandle, input: Uint8Array): number;
   /** EngineAggregate(): op 0 count, 1 sum, 2 avg, 3 min, 4 max, 5 first, 6 last. */
   engineAggregate(handle: EngineHandle, series: string, tags: string[], start: bigint, end: bigint, op: number): NativeAggregate;
   /** EngineAggregateWindows(): epoch-aligned tumbling windows of everyUs; only windows with points. */

@@ -9,7 +9,8 @@ export type SluiceErrorCode =
   | 'SLUICE_CORRUPT'
   | 'SLUICE_PARSE'
   | 'SLUICE_QUERY'
-  | 'SLUICE_LIMIT';
+  | 'SLUICE_LIMIT'
+  | 'SLUICE_FRAME';
 
 /** An error with a stable `code`; the message says what was wrong, where, and what is accepted. */
 export class SluiceError extends Error {

@@ -5,6 +5,7 @@
 #include "build_info.h"
 #include "codec_probe.h"
 #include "engine_binding.h"
+#include "event_frame_binding.h"
 #include "line_protocol_binding.h"
 
 namespace {
@@ -15,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sluice::RegisterEngine(env, exports);
   sluice::RegisterCodecProbe(env, exports);
   sluice::RegisterLineProtocol(env, exports);
+  sluice::RegisterEventFrame(env, exports);
   return exports;
 }
 

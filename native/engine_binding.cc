@@ -9,6 +9,7 @@
 
 #include "engine.h"
 #include "errors.h"
+#include "event_frame_binding.h"
 #include "line_protocol_binding.h"
 #include "query_kernels.h"
 #include "series_key.h"
@@ -194,22 +195,38 @@ Napi::Value EngineWritePoint(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Writes a parsed network batch, then gives the thread's batch back (also when the write fails).
+void WriteParsed(Napi::Env env, EngineHandle& handle, ParsedPoints& parsed) {
+  EngineError error;
+  const bool written = parsed.values.empty() ||
+                       handle.engine->WriteMany(parsed.series_keys, parsed.key_index.data(), parsed.timestamps_us.data(),
+                                                parsed.values.data(), parsed.values.size(), error);
+  ReleaseParsedPoints(parsed);
+  if (!written) ThrowEngineError(env, error);
+}
+
 // engineWriteLines(handle, input: Uint8Array, precision, defaultTimestampUs: bigint)
 //   : { points, skippedStringFields } — parsed whole first: a malformed line writes nothing.
 Napi::Value EngineWriteLines(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   EngineHandle& handle = RequireHandle(info);
-  ParsedLines& parsed = ParseLineArguments(info, 1);
-  EngineError error;
-  const bool written = parsed.values.empty() ||
-                       handle.engine->WriteMany(parsed.series_keys, parsed.key_index.data(), parsed.timestamps_us.data(),
-                                                parsed.values.data(), parsed.values.size(), error);
+  ParsedPoints& parsed = ParseLineArguments(info, 1);
   Napi::Object out = Napi::Object::New(env);
   out.Set("points", Napi::Number::New(env, static_cast<double>(parsed.values.size())));
   out.Set("skippedStringFields", Napi::Number::New(env, static_cast<double>(parsed.skipped_string_fields)));
-  ReleaseParsedLines(parsed);
-  if (!written) ThrowEngineError(env, error);
+  WriteParsed(env, handle, parsed);
   return out;
+}
+
+// engineWriteEventFrame(handle, input: Uint8Array): { points } — a WebSocket binary message of
+// Slung events, parsed whole, then written (nothing on a bad byte: SLUICE_FRAME)
+Napi::Value EngineWriteEventFrame(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EngineHandle& handle = RequireHandle(info);
+  ParsedPoints& parsed = ParseEventFrameArgument(info, 1);
+  const size_t points = parsed.values.size();
+  WriteParsed(env, handle, parsed);
+  return Napi::Number::New(env, static_cast<double>(points));
 }
 
 // The arguments every read starts with: (handle, series, tags, start, end).
@@ -512,6 +529,7 @@ void RegisterEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("engineWrite", Napi::Function::New(env, EngineWrite, "engineWrite"));
   exports.Set("engineWritePoint", Napi::Function::New(env, EngineWritePoint, "engineWritePoint"));
   exports.Set("engineWriteLines", Napi::Function::New(env, EngineWriteLines, "engineWriteLines"));
+  exports.Set("engineWriteEventFrame", Napi::Function::New(env, EngineWriteEventFrame, "engineWriteEventFrame"));
   exports.Set("engineAggregate", Napi::Function::New(env, EngineAggregate, "engineAggregate"));
   exports.Set("engineAggregateWindows", Napi::Function::New(env, EngineAggregateWindows, "engineAggregateWindows"));
   exports.Set("engineScan", Napi::Function::New(env, EngineScan, "engineScan"));

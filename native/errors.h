@@ -17,6 +17,7 @@ inline constexpr const char* kInvalidArgument = "SLUICE_INVALID_ARGUMENT";
 inline constexpr const char* kCorrupt = "SLUICE_CORRUPT";
 // Text input (line protocol, a query) that does not parse; errors say where.
 inline constexpr const char* kParse = "SLUICE_PARSE";
+inline constexpr const char* kFrame = "SLUICE_FRAME";
 
 [[noreturn]] inline void ThrowTypeError(Napi::Env env, const char* code, const std::string& message) {
   Napi::TypeError error = Napi::TypeError::New(env, message);

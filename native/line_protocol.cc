@@ -15,14 +15,6 @@
 
 namespace sluice {
 
-void ParsedLines::Clear() {
-  series_keys.clear();
-  key_index.clear();
-  timestamps_us.clear();
-  values.clear();
-  skipped_string_fields = 0;
-}
-
 namespace {
 
 constexpr std::string_view kValueFieldKey = "value";
@@ -385,7 +377,7 @@ class IndexTable {
 
 class Parser {
  public:
-  Parser(const char* data, size_t length, Precision precision, int64_t default_timestamp_us, ParsedLines& out,
+  Parser(const char* data, size_t length, Precision precision, int64_t default_timestamp_us, ParsedPoints& out,
          LineError& error)
       : begin_(data),
         end_(data + length),
@@ -794,7 +786,7 @@ class Parser {
   const char* const end_;
   const Precision precision_;
   const int64_t default_timestamp_us_;
-  ParsedLines& out_;
+  ParsedPoints& out_;
   LineError& error_;
 
   std::vector<SeriesSlot> slots_;
@@ -810,7 +802,7 @@ class Parser {
 }  // namespace
 
 bool ParseLineProtocol(const char* data, size_t length, Precision precision, int64_t default_timestamp_us,
-                       ParsedLines& out, LineError& error) {
+                       ParsedPoints& out, LineError& error) {
   return Parser(data, length, precision, default_timestamp_us, out, error).Run();
 }
 

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "parsed_points.h"
+
 namespace sluice {
 
 inline constexpr size_t kMaxLineBytes = size_t{1} << 20;
@@ -19,15 +21,6 @@ inline constexpr size_t kMaxFieldsPerLine = 256;
 // Tags per line: kMaxTagsPerSeries (series_key.h), since the tags become the series' tags.
 
 enum class Precision { kNanoseconds, kMicroseconds, kMilliseconds, kSeconds };
-
-struct ParsedLines {
-  std::vector<std::string> series_keys;  // unique canonical keys, in order of first appearance
-  std::vector<uint32_t> key_index;       // per point: index into series_keys
-  std::vector<int64_t> timestamps_us;    // per point
-  std::vector<double> values;            // per point
-  uint64_t skipped_string_fields = 0;    // string fields cannot be stored as f64: counted, not stored
-  void Clear();
-};
 
 // Where and why a buffer was rejected. Line and column are 1-based and count bytes; lines are the
 // physical lines of the buffer (a newline inside a quoted string starts a new one).
@@ -40,6 +33,6 @@ struct LineError {
 // Parses the whole buffer. On any error returns false, fills `error` (what was found and what was
 // expected) and leaves `out` cleared: a rejected batch yields nothing.
 bool ParseLineProtocol(const char* data, size_t length, Precision precision, int64_t default_timestamp_us,
-                       ParsedLines& out, LineError& error);
+                       ParsedPoints& out, LineError& error);
 
 }  // namespace sluice

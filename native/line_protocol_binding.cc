@@ -40,7 +40,7 @@ int64_t RequireBigInt64(const Napi::CallbackInfo& info, size_t index) {
 
 }  // namespace
 
-ParsedLines& ParseLineArguments(const Napi::CallbackInfo& info, size_t first) {
+ParsedPoints& ParseLineArguments(const Napi::CallbackInfo& info, size_t first) {
   Napi::Env env = info.Env();
   Napi::TypedArray input = RequireTypedArray(info, first, napi_uint8_array, "a Uint8Array or Buffer");
   const Precision precision = RequirePrecision(info, first + 1);
@@ -48,7 +48,7 @@ ParsedLines& ParseLineArguments(const Napi::CallbackInfo& info, size_t first) {
 
   // Reused across calls: fresh multi-megabyte columns each call cost page faults on every batch.
   // Per thread, since worker threads may load the addon too.
-  thread_local ParsedLines parsed;
+  thread_local ParsedPoints parsed;
   LineError error;
   const char* data = reinterpret_cast<const char*>(input.As<Napi::Uint8Array>().Data());
   if (!ParseLineProtocol(data, input.ByteLength(), precision, default_timestamp_us, parsed, error)) {
@@ -62,20 +62,13 @@ ParsedLines& ParseLineArguments(const Napi::CallbackInfo& info, size_t first) {
   return parsed;
 }
 
-// Gives back the columns of an unusually large batch instead of keeping them for the next call.
-void ReleaseParsedLines(ParsedLines& parsed) {
-  constexpr size_t kKeptPoints = size_t{1} << 20;  // ~20 MiB of columns
-  if (parsed.values.capacity() > kKeptPoints) parsed = ParsedLines();
-  parsed.Clear();
-}
-
 namespace {
 
 // parseLineProtocol(input: Uint8Array, precision: 'ns'|'us'|'ms'|'s', defaultTimestampUs: bigint)
 //   : { seriesKeys, keyIndex, timestamps, values, skippedStringFields }
 Napi::Value ParseLineProtocolProbe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ParsedLines& parsed = ParseLineArguments(info, 0);
+  ParsedPoints& parsed = ParseLineArguments(info, 0);
   Napi::Array series_keys = Napi::Array::New(env, parsed.series_keys.size());
   for (size_t i = 0; i < parsed.series_keys.size(); ++i) {
     series_keys.Set(static_cast<uint32_t>(i), Napi::String::New(env, parsed.series_keys[i]));
@@ -86,7 +79,7 @@ Napi::Value ParseLineProtocolProbe(const Napi::CallbackInfo& info) {
   result.Set("timestamps", ToTypedArray<Napi::BigInt64Array>(env, parsed.timestamps_us));
   result.Set("values", ToTypedArray<Napi::Float64Array>(env, parsed.values));
   result.Set("skippedStringFields", Napi::Number::New(env, static_cast<double>(parsed.skipped_string_fields)));
-  ReleaseParsedLines(parsed);
+  ReleaseParsedPoints(parsed);
   return result;
 }
 

@@ -10,9 +10,8 @@ namespace sluice {
 
 // Reads (input: Uint8Array, precision, defaultTimestampUs: bigint) from argument `first` on and
 // parses the input in place into this thread's reused batch. A parse error throws
-// Error{code: SLUICE_PARSE, line, column}. Pass the batch to ReleaseParsedLines when done.
-ParsedLines& ParseLineArguments(const Napi::CallbackInfo& info, size_t first);
-void ReleaseParsedLines(ParsedLines& parsed);
+// Error{code: SLUICE_PARSE, line, column}. Pass the batch to ReleaseParsedPoints when done.
+ParsedPoints& ParseLineArguments(const Napi::CallbackInfo& info, size_t first);
 
 void RegisterLineProtocol(Napi::Env env, Napi::Object exports);
 

@@ -274,26 +274,48 @@ export class Database {
     }
     // Live queries need the points themselves: parse again only when some query listens.
     if (this.#live.size > 0 && written.points > 0) {
-      const batch = native().addon.parseLineProtocol(bytes, precision, defaultTimestampUs);
-      const entries = batch.seriesKeys.map((key) => parseSeriesKey(key));
-      let runStart = 0;
-      for (let i = 1; i <= batch.values.length; i++) {
-        if (i < batch.values.length && batch.keyIndex[i] === batch.keyIndex[runStart]) continue;
-        const entry = entries[batch.keyIndex[runStart]!]!;
-        if (this.#live.listens(entry.name)) {
-          this.#live.dispatch({
-            series: entry.name,
-            tags: entry.tags,
-            key: () => entry.key,
-            timestamps: batch.timestamps.subarray(runStart, i),
-            values: batch.values.subarray(runStart, i),
-            producer,
-          });
-        }
-        runStart = i;
-      }
+      this.#dispatchParsed(native().addon.parseLineProtocol(bytes, precision, defaultTimestampUs), producer);
     }
     return written;
+  }
+
+  /**
+   * Writes one WebSocket binary message of Slung events (docs/websocket.md): one event or several
+   * back to back, all or nothing — a bad byte throws SLUICE_FRAME with `offset` and `event`.
+   */
+  writeEventFrame(input: Uint8Array, options?: WriteOptions): number {
+    const handle = this.#open();
+    if (!(input instanceof Uint8Array)) throw invalid('input must be a Uint8Array or a Buffer');
+    const producer = checkProducer(options);
+    let points;
+    try {
+      points = native().addon.engineWriteEventFrame(handle, input);
+    } catch (error) {
+      throw asSluiceError(error);
+    }
+    if (this.#live.size > 0 && points > 0) this.#dispatchParsed(native().addon.parseEventFrame(input), producer);
+    return points;
+  }
+
+  /** Live dispatch of a parsed network batch, one call per run of one series. */
+  #dispatchParsed(batch: { seriesKeys: string[]; keyIndex: Uint32Array; timestamps: BigInt64Array; values: Float64Array }, producer: number | undefined): void {
+    const entries = batch.seriesKeys.map((key) => parseSeriesKey(key));
+    let runStart = 0;
+    for (let i = 1; i <= batch.values.length; i++) {
+      if (i < batch.values.length && batch.keyIndex[i] === batch.keyIndex[runStart]) continue;
+      const entry = entries[batch.keyIndex[runStart]!]!;
+      if (this.#live.listens(entry.name)) {
+        this.#live.dispatch({
+          series: entry.name,
+          tags: entry.tags,
+          key: () => entry.key,
+          timestamps: batch.timestamps.subarray(runStart, i),
+          values: batch.values.subarray(runStart, i),
+          producer,
+        });
+      }
+      runStart = i;
+    }
   }
 
   /**
