@@ -20,6 +20,7 @@
         "native/memtable.cc",
         "native/segment.cc",
         "native/engine.cc",
+        "native/window_aggregator.cc",
         "native/engine_binding.cc",
         "native/line_protocol.cc",
         "native/line_protocol_binding.cc"

@@ -95,7 +95,7 @@ bool ReadHeader(ByteReader& reader, size_t n, DecimalHeader& header) {
 // as the scaled integers themselves, for callers that aggregate without rebuilding doubles.
 template <typename Out, typename DecodeOffsets>
 bool DecodeDecimalForm(const uint8_t* data, size_t length, size_t n, Out* out, unsigned& exponent,
-                       DecodeOffsets&& decode_offsets) {
+                       DecodeOffsets&& decode_offsets, double* magnitude_bound = nullptr) {
   ByteReader reader(data, length);
   DecimalHeader header;
   if (!ReadHeader(reader, n, header)) return false;
@@ -109,10 +109,12 @@ bool DecodeDecimalForm(const uint8_t* data, size_t length, size_t n, Out* out, u
   } else {
     out[0] = static_cast<int64_t>(current);
   }
+  uint64_t widest_offset = 0;
   auto rebuild = [&](const auto* offsets, size_t count, uint64_t max_offset) {
     if constexpr (std::is_same_v<Out, double>) {
       RebuildChunk(offsets, count, max_offset, header.reference, current, divisor, next);
     } else {
+      widest_offset = std::max(widest_offset, max_offset);
       for (size_t j = 0; j < count; ++j) {
         current += header.reference + offsets[j];
         next[j] = static_cast<int64_t>(current);
@@ -120,7 +122,14 @@ bool DecodeDecimalForm(const uint8_t* data, size_t length, size_t n, Out* out, u
     }
     next += count;
   };
-  return n == 1 || decode_offsets(reader, n - 1, rebuild);
+  if (n >= 2 && !decode_offsets(reader, n - 1, rebuild)) return false;
+  if (magnitude_bound) {
+    // |integer i| ≤ |first| + i * (|reference| + widest offset); doubles round, callers keep a margin.
+    *magnitude_bound = std::fabs(static_cast<double>(static_cast<int64_t>(header.first))) +
+                       static_cast<double>(n - 1) * (std::fabs(static_cast<double>(static_cast<int64_t>(header.reference))) +
+                                                     static_cast<double>(widest_offset));
+  }
+  return true;
 }
 
 // The bit-packed offsets of kDecimal.
@@ -232,9 +241,9 @@ bool DecodeDecimalEntropy(const uint8_t* data, size_t length, size_t n, double* 
 }
 
 bool DecodeDecimalIntegers(const uint8_t* data, size_t length, size_t n, bool entropy, int64_t* out,
-                           unsigned& exponent) {
-  return entropy ? DecodeDecimalForm(data, length, n, out, exponent, HuffmanOffsets{})
-                 : DecodeDecimalForm(data, length, n, out, exponent, PackedOffsets{});
+                           unsigned& exponent, double& magnitude_bound) {
+  return entropy ? DecodeDecimalForm(data, length, n, out, exponent, HuffmanOffsets{}, &magnitude_bound)
+                 : DecodeDecimalForm(data, length, n, out, exponent, PackedOffsets{}, &magnitude_bound);
 }
 
 }  // namespace sluice

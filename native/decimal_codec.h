@@ -41,8 +41,9 @@ bool EncodeDecimalEntropy(const DecimalColumn& column, std::vector<uint8_t>& out
 bool DecodeDecimal(const uint8_t* data, size_t length, size_t n, double* out);
 bool DecodeDecimalEntropy(const uint8_t* data, size_t length, size_t n, double* out);
 // Decodes the scaled integers instead (values[i] == (double)out[i] / 10^exponent): aggregates can
-// work on them and skip the division per value.
+// work on them and skip the division per value. Every |out[i]| ≤ magnitude_bound (from the
+// header and the widest offset the block can hold, so sums can be proven not to overflow).
 bool DecodeDecimalIntegers(const uint8_t* data, size_t length, size_t n, bool entropy, int64_t* out,
-                           unsigned& exponent);
+                           unsigned& exponent, double& magnitude_bound);
 
 }  // namespace sluice

@@ -17,6 +17,7 @@
 #include "decimal_codec.h"
 #include "file_util.h"
 #include "series_key.h"
+#include "window_aggregator.h"
 
 namespace sluice {
 namespace {
@@ -35,84 +36,6 @@ constexpr const char* kCorrupt = "SLUICE_CORRUPT";
 
 std::mutex g_registry_mutex;
 std::map<std::string, std::weak_ptr<Engine>> g_registry;
-
-// The start of the epoch-aligned window of width `every` holding t.
-int64_t FloorToBucket(int64_t t, int64_t every) {
-  int64_t q = t / every;
-  if (t % every != 0 && t < 0) --q;
-  return q * every;
-}
-
-// Running aggregate over points visited in time order.
-struct Accumulator {
-  uint64_t count = 0;
-  double sum = 0;
-  double min = INFINITY, max = -INFINITY;
-  double first = NAN, last = NAN;
-
-  void Add(double value) {
-    if (count == 0) first = value;
-    last = value;
-    ++count;
-    sum += value;
-    if (value < min) min = value;
-    if (value > max) max = value;
-  }
-  // The same as Add() for each value, with the running state in registers: four lanes, so the
-  // adds and compares of neighbouring values do not wait on each other.
-  void AddRun(const double* values, size_t n) {
-    if (n == 0) return;
-    if (count == 0) first = values[0];
-    last = values[n - 1];
-    count += n;
-    double sums[4] = {0, 0, 0, 0};
-    double mins[4] = {min, min, min, min};
-    double maxs[4] = {max, max, max, max};
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-      for (int lane = 0; lane < 4; ++lane) {
-        const double v = values[i + lane];
-        sums[lane] += v;
-        mins[lane] = v < mins[lane] ? v : mins[lane];  // NaN never compares: ignored
-        maxs[lane] = v > maxs[lane] ? v : maxs[lane];
-      }
-    }
-    for (; i < n; ++i) {
-      sums[0] += values[i];
-      mins[0] = values[i] < mins[0] ? values[i] : mins[0];
-      maxs[0] = values[i] > maxs[0] ? values[i] : maxs[0];
-    }
-    sum += (sums[0] + sums[1]) + (sums[2] + sums[3]);
-    for (int lane = 0; lane < 4; ++lane) {
-      min = mins[lane] < min ? mins[lane] : min;
-      max = maxs[lane] > max ? maxs[lane] : max;
-    }
-  }
-  // Points already summarised, later than everything added so far.
-  void AddSummary(uint64_t n, double run_sum, double run_min, double run_max, double run_first, double run_last) {
-    if (count == 0) first = run_first;
-    last = run_last;
-    count += n;
-    sum += run_sum;
-    if (run_min < min) min = run_min;
-    if (run_max > max) max = run_max;
-  }
-  void AddBlock(const BlockMeta& meta) { AddSummary(meta.count, meta.sum, meta.min, meta.max, meta.first, meta.last); }
-  AggregateResult Result(AggregateOp op) const {
-    AggregateResult result;
-    result.count = count;
-    switch (op) {
-      case AggregateOp::kCount: result.value = static_cast<double>(count); break;
-      case AggregateOp::kSum: result.value = sum; break;
-      case AggregateOp::kAvg: result.value = count ? sum / static_cast<double>(count) : NAN; break;
-      case AggregateOp::kMin: result.value = count && min != INFINITY ? min : NAN; break;
-      case AggregateOp::kMax: result.value = count && max != -INFINITY ? max : NAN; break;
-      case AggregateOp::kFirst: result.value = first; break;
-      case AggregateOp::kLast: result.value = last; break;
-    }
-    return result;
-  }
-};
 
 // A run of one series' points from one source: a segment block or a memtable's copy.
 struct Piece {
@@ -545,74 +468,25 @@ void Engine::Snapshot(std::string_view key, int64_t start, int64_t end, ReadSnap
 }
 
 bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, int64_t every_us, AggregateOp op,
-                              std::vector<int64_t>& window_starts, std::vector<double>& values, EngineError& error) {
-  window_starts.clear();
-  values.clear();
+                              const std::function<WindowColumns(size_t)>& allocate, size_t& count,
+                              EngineError& error) {
+  count = 0;
   ReadSnapshot snapshot;
   Snapshot(key, start, end, snapshot);
-  Accumulator window;
-  int64_t current = INT64_MIN;
-  int64_t current_end = INT64_MIN;  // first timestamp past the current window
-  auto emit = [&] {
-    if (window.count == 0) return;
-    window_starts.push_back(current);
-    values.push_back(window.Result(op).value);
-    window = Accumulator();
-  };
-  auto enter = [&](int64_t bucket) {
-    emit();
-    current = bucket;
-    current_end = bucket > INT64_MAX - every_us ? INT64_MAX : bucket + every_us;
-  };
-  // Moves to the window of ts[i] and returns where its run of points ends. Points come in time
-  // order: when one leaves the window it is most often for the next one, which needs no division.
-  auto window_run = [&](const int64_t* ts, size_t i, size_t n) {
-    if (ts[i] >= current_end || ts[i] < current) {
-      const bool next_window = current != INT64_MIN && ts[i] >= current_end &&
-                               static_cast<uint64_t>(ts[i]) - static_cast<uint64_t>(current_end) <
-                                   static_cast<uint64_t>(every_us);
-      enter(next_window ? current_end : FloorToBucket(ts[i], every_us));
-    }
-    size_t run_end = i + 1;
-    while (run_end < n && ts[run_end] < current_end) ++run_end;
-    return run_end;
-  };
-  auto add_points = [&](const int64_t* ts, const double* vs, size_t n) {
-    for (size_t i = 0; i < n;) {
-      const size_t run_end = window_run(ts, i, n);
-      window.AddRun(vs + i, run_end - i);
-      i = run_end;
-    }
-  };
-  // A decimal block: each window's run is aggregated on the scaled integers (exact, no division
-  // per value) and turned into doubles once per run.
-  auto add_decimal_points = [&](const int64_t* ts, const int64_t* integers, size_t n, unsigned exponent) {
-    const double divisor = kPowersOfTen[exponent];  // the decoder's own divisor: values bit for bit
-    for (size_t i = 0; i < n;) {
-      const size_t run_end = window_run(ts, i, n);
-      if (run_end == i + 1) {  // one point in this window (narrow windows): one division
-        const double value = static_cast<double>(integers[i]) / divisor;
-        window.AddSummary(1, value, value, value, value, value);
-        i = run_end;
-        continue;
-      }
-      int64_t run_sum = 0, run_min = INT64_MAX, run_max = INT64_MIN;
-      bool overflow = false;
-      for (size_t j = i; j < run_end; ++j) {
-        overflow |= __builtin_add_overflow(run_sum, integers[j], &run_sum);
-        run_min = integers[j] < run_min ? integers[j] : run_min;
-        run_max = integers[j] > run_max ? integers[j] : run_max;
-      }
-      double sum = static_cast<double>(run_sum) / divisor;
-      if (overflow) {  // only with enormous scaled values: add them as doubles instead
-        sum = 0;
-        for (size_t j = i; j < run_end; ++j) sum += static_cast<double>(integers[j]) / divisor;
-      }
-      window.AddSummary(run_end - i, sum, static_cast<double>(run_min) / divisor, static_cast<double>(run_max) / divisor,
-                        static_cast<double>(integers[i]) / divisor, static_cast<double>(integers[run_end - 1]) / divisor);
-      i = run_end;
-    }
-  };
+  // A bound on the windows, so the output is allocated once: each holds at least one point, and
+  // they are consecutive multiples of every_us between the first and the last point.
+  uint64_t points = 0;
+  int64_t low = INT64_MAX, high = INT64_MIN;
+  for (const Piece& piece : snapshot.pieces) {
+    points += piece.segment ? (*piece.blocks)[piece.block].count : piece.memory_timestamps->size();
+    low = std::min(low, std::max(start, piece.min_time));
+    high = std::max(high, std::min(end, piece.max_time));
+  }
+  const __int128 spanned = points == 0 || high < low ? 0 : (static_cast<__int128>(high) - low) / every_us + 2;
+  const size_t capacity = static_cast<size_t>(std::min<__int128>(points, spanned));
+  const WindowColumns columns = allocate(capacity);
+  WindowAggregator windows(every_us, op, columns.starts, columns.values, capacity);
+
   std::string message;
   size_t block_capacity = 0;
   std::unique_ptr<int64_t[]> block_ts, block_integers;
@@ -623,8 +497,7 @@ bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, 
         const BlockMeta& meta = (*piece.blocks)[piece.block];
         const int64_t bucket = FloorToBucket(meta.min_time, every_us);
         if (bucket == FloorToBucket(meta.max_time, every_us)) {
-          if (bucket != current) enter(bucket);
-          window.AddBlock(meta);
+          windows.AddBlockSummary(bucket, meta);
           return true;
         }
         if (block_capacity < meta.count) {  // uninitialised buffers, grown only when needed
@@ -633,21 +506,20 @@ bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, 
           block_integers.reset(new int64_t[block_capacity]);
           block_values.reset(new double[block_capacity]);
         }
-        bool decimal;
-        unsigned exponent;
+        AggregationBlock shape;
         if (!piece.segment->DecodeBlockForAggregation(*piece.blocks, piece.block, block_ts.get(), block_integers.get(),
-                                                      block_values.get(), decimal, exponent, message)) {
+                                                      block_values.get(), true, shape, message)) {
           return false;
         }
-        if (decimal) {
-          add_decimal_points(block_ts.get(), block_integers.get(), meta.count, exponent);
+        if (shape.decimal) {
+          windows.AddDecimalBlock(shape, block_ts.get(), block_integers.get(), meta.count);
         } else {
-          add_points(block_ts.get(), block_values.get(), meta.count);
+          windows.AddPoints(block_ts.get(), block_values.get(), meta.count);
         }
         return true;
       },
       [&](const std::vector<int64_t>& ts, const std::vector<double>& vs) {
-        add_points(ts.data(), vs.data(), ts.size());
+        windows.AddPoints(ts.data(), vs.data(), ts.size());
         return true;
       },
       message);
@@ -655,7 +527,10 @@ bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, 
     error = {kCorrupt, message};
     return false;
   }
-  emit();
+  if (!windows.Finish(count)) {
+    error = {kCorrupt, "more windows than points: the series' data is inconsistent"};
+    return false;
+  }
   return true;
 }
 

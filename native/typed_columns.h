@@ -16,4 +16,17 @@ TypedArray ToTypedArray(Napi::Env env, const std::vector<T>& column) {
   return array;
 }
 
+// The first `count` elements of `array`: the array itself when full; a view of its buffer when
+// little of it is unused (copying a large result would cost more than the spare bytes); else a
+// copy, so a loose bound does not keep a mostly empty buffer alive.
+template <typename TypedArray>
+TypedArray FitTypedArray(Napi::Env env, const TypedArray& array, size_t count) {
+  const size_t capacity = array.ElementLength();
+  if (count == capacity) return array;
+  if (count >= capacity - capacity / 8) return TypedArray::New(env, count, array.ArrayBuffer(), 0);
+  TypedArray fitted = TypedArray::New(env, count);
+  if (count > 0) std::memcpy(fitted.Data(), array.Data(), count * array.ElementSize());
+  return fitted;
+}
+
 }  // namespace sluice
