@@ -89,6 +89,13 @@ bool ReadHeader(ByteReader& reader, size_t n, DecimalHeader& header) {
   return true;
 }
 
+// |integer i| ≤ |first| + i * (|reference| + widest offset); doubles round, callers keep a margin.
+double MagnitudeBound(const DecimalHeader& header, size_t n, uint64_t widest_offset) {
+  return std::fabs(static_cast<double>(static_cast<int64_t>(header.first))) +
+         static_cast<double>(n == 0 ? 0 : n - 1) *
+             (std::fabs(static_cast<double>(static_cast<int64_t>(header.reference))) + static_cast<double>(widest_offset));
+}
+
 // What both forms share: the header and the first value, then `decode_offsets(reader, n - 1,
 // rebuild)`, which decodes the offsets its own way and hands them, ≤ kRebuildChunk at a time, to
 // rebuild(offsets, count, max_offset), which appends the values — as doubles, or (Out = int64_t)
@@ -100,6 +107,7 @@ bool DecodeDecimalForm(const uint8_t* data, size_t length, size_t n, Out* out, u
   DecimalHeader header;
   if (!ReadHeader(reader, n, header)) return false;
   exponent = header.exponent;
+  if (magnitude_bound) *magnitude_bound = 0;
   if (n == 0) return true;
   const double divisor = kPowersOfTen[header.exponent];
   uint64_t current = header.first;
@@ -123,12 +131,7 @@ bool DecodeDecimalForm(const uint8_t* data, size_t length, size_t n, Out* out, u
     next += count;
   };
   if (n >= 2 && !decode_offsets(reader, n - 1, rebuild)) return false;
-  if (magnitude_bound) {
-    // |integer i| ≤ |first| + i * (|reference| + widest offset); doubles round, callers keep a margin.
-    *magnitude_bound = std::fabs(static_cast<double>(static_cast<int64_t>(header.first))) +
-                       static_cast<double>(n - 1) * (std::fabs(static_cast<double>(static_cast<int64_t>(header.reference))) +
-                                                     static_cast<double>(widest_offset));
-  }
+  if (magnitude_bound) *magnitude_bound = MagnitudeBound(header, n, widest_offset);
   return true;
 }
 
@@ -242,8 +245,22 @@ bool DecodeDecimalEntropy(const uint8_t* data, size_t length, size_t n, double* 
 
 bool DecodeDecimalIntegers(const uint8_t* data, size_t length, size_t n, bool entropy, int64_t* out,
                            unsigned& exponent, double& magnitude_bound) {
-  return entropy ? DecodeDecimalForm(data, length, n, out, exponent, HuffmanOffsets{}, &magnitude_bound)
-                 : DecodeDecimalForm(data, length, n, out, exponent, PackedOffsets{}, &magnitude_bound);
+  if (!entropy) return DecodeDecimalForm(data, length, n, out, exponent, PackedOffsets{}, &magnitude_bound);
+  // The Huffman decoder sums the deltas as it decodes them: no array of offsets, no second pass.
+  ByteReader reader(data, length);
+  DecimalHeader header;
+  if (!ReadHeader(reader, n, header)) return false;
+  exponent = header.exponent;
+  magnitude_bound = 0;
+  if (n == 0) return true;
+  out[0] = static_cast<int64_t>(header.first);
+  uint64_t last;
+  if (n >= 2 && !DecodeHuffmanDeltas(reader.current(), reader.remaining(), n - 1, header.first, header.reference,
+                                     out + 1, last)) {
+    return false;
+  }
+  magnitude_bound = MagnitudeBound(header, n, kMaxHuffmanAlphabet - 1);
+  return true;
 }
 
 }  // namespace sluice

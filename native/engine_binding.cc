@@ -257,8 +257,8 @@ Napi::Value EngineAggregateWindows(const Napi::CallbackInfo& info) {
   const bool ok = read.handle.engine->AggregateWindows(
       read.key, read.start, read.end, every, op,
       [&](size_t capacity) {
-        starts = Napi::BigInt64Array::New(env, capacity);
-        values = Napi::Float64Array::New(env, capacity);
+        starts = UninitializedTypedArray<Napi::BigInt64Array>(env, capacity);
+        values = UninitializedTypedArray<Napi::Float64Array>(env, capacity);
         return WindowColumns{starts.Data(), values.Data()};
       },
       count, error);
