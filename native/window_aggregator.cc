@@ -201,26 +201,30 @@ void WindowAggregator::AddIntegerRun(const int64_t* integers, size_t from, size_
 }
 
 template <AggregateOp kOp, typename Runs>
-void WindowAggregator::AddDecimalRuns(Runs& runs, const int64_t* integers, size_t n, double divisor) {
+void WindowAggregator::AddDecimalRuns(Runs runs, const int64_t* integers, size_t n, double divisor) {
   // The first run may continue the window a previous block left open, and the last may be
   // continued by the next block: both go through the Accumulator. The runs between are whole
-  // windows and go straight to the output.
+  // windows and go straight to the output. (`runs` and the output pointers are locals so they
+  // stay in registers across the stores.)
   Run run = runs.First();
   if (run.fresh) Enter(run.bucket);
   AddIntegerRun(integers, 0, run.end, divisor);
   if (run.end == n) return;
   Emit();
   size_t i = run.end;
+  int64_t* const starts = starts_;
+  double* const values = values_;
+  const size_t capacity = capacity_;
   size_t written = count_;
   for (;;) {
     run = runs.Next(i);
     if (run.end == n) break;
-    if (written == capacity_) {
+    if (written == capacity) {
       overflowed_ = true;
       break;
     }
-    starts_[written] = run.bucket;
-    values_[written] = WindowValue<kOp>(integers, i, run.end, divisor);
+    starts[written] = run.bucket;
+    values[written] = WindowValue<kOp>(integers, i, run.end, divisor);
     ++written;
     i = run.end;
   }
@@ -231,7 +235,7 @@ void WindowAggregator::AddDecimalRuns(Runs& runs, const int64_t* integers, size_
 }
 
 template <typename Runs>
-void WindowAggregator::DispatchDecimalRuns(Runs& runs, const int64_t* integers, size_t n, double divisor) {
+void WindowAggregator::DispatchDecimalRuns(const Runs& runs, const int64_t* integers, size_t n, double divisor) {
   switch (op_) {
     case AggregateOp::kCount: return AddDecimalRuns<AggregateOp::kCount>(runs, integers, n, divisor);
     case AggregateOp::kSum: return AddDecimalRuns<AggregateOp::kSum>(runs, integers, n, divisor);

@@ -39,9 +39,9 @@ class WindowAggregator {
   void AddIntegerRun(const int64_t* integers, size_t from, size_t to, double divisor);
   // Windows over a decimal block whose runs `Runs` gives; kOp selects what interior windows compute.
   template <AggregateOp kOp, typename Runs>
-  void AddDecimalRuns(Runs& runs, const int64_t* integers, size_t n, double divisor);
+  void AddDecimalRuns(Runs runs, const int64_t* integers, size_t n, double divisor);
   template <typename Runs>
-  void DispatchDecimalRuns(Runs& runs, const int64_t* integers, size_t n, double divisor);
+  void DispatchDecimalRuns(const Runs& runs, const int64_t* integers, size_t n, double divisor);
   // Scaled sums that might overflow int64: per run, with a fallback to adding doubles.
   void AddDecimalChecked(const int64_t* ts, const int64_t* integers, size_t n, double divisor);
 
