@@ -102,7 +102,7 @@ double MagnitudeBound(const DecimalHeader& header, size_t n, uint64_t widest_off
 // as the scaled integers themselves, for callers that aggregate without rebuilding doubles.
 template <typename Out, typename DecodeOffsets>
 bool DecodeDecimalForm(const uint8_t* data, size_t length, size_t n, Out* out, unsigned& exponent,
-                       DecodeOffsets&& decode_offsets, double* magnitude_bound = nullptr) {
+                       DecodeOffsets&& decode_offsets, double* magnitude_bound = nullptr, bool cumulative = false) {
   ByteReader reader(data, length);
   DecimalHeader header;
   if (!ReadHeader(reader, n, header)) return false;
@@ -118,14 +118,23 @@ bool DecodeDecimalForm(const uint8_t* data, size_t length, size_t n, Out* out, u
     out[0] = static_cast<int64_t>(current);
   }
   uint64_t widest_offset = 0;
+  uint64_t total = current;  // cumulative: the running total of the values so far
   auto rebuild = [&](const auto* offsets, size_t count, uint64_t max_offset) {
     if constexpr (std::is_same_v<Out, double>) {
       RebuildChunk(offsets, count, max_offset, header.reference, current, divisor, next);
     } else {
       widest_offset = std::max(widest_offset, max_offset);
-      for (size_t j = 0; j < count; ++j) {
-        current += header.reference + offsets[j];
-        next[j] = static_cast<int64_t>(current);
+      if (cumulative) {
+        for (size_t j = 0; j < count; ++j) {
+          current += header.reference + offsets[j];
+          total += current;
+          next[j] = static_cast<int64_t>(total);
+        }
+      } else {
+        for (size_t j = 0; j < count; ++j) {
+          current += header.reference + offsets[j];
+          next[j] = static_cast<int64_t>(current);
+        }
       }
     }
     next += count;
@@ -243,9 +252,9 @@ bool DecodeDecimalEntropy(const uint8_t* data, size_t length, size_t n, double* 
   return DecodeDecimalForm(data, length, n, out, exponent, HuffmanOffsets{});
 }
 
-bool DecodeDecimalIntegers(const uint8_t* data, size_t length, size_t n, bool entropy, int64_t* out,
+bool DecodeDecimalIntegers(const uint8_t* data, size_t length, size_t n, bool entropy, bool cumulative, int64_t* out,
                            unsigned& exponent, double& magnitude_bound) {
-  if (!entropy) return DecodeDecimalForm(data, length, n, out, exponent, PackedOffsets{}, &magnitude_bound);
+  if (!entropy) return DecodeDecimalForm(data, length, n, out, exponent, PackedOffsets{}, &magnitude_bound, cumulative);
   // The Huffman decoder sums the deltas as it decodes them: no array of offsets, no second pass.
   ByteReader reader(data, length);
   DecimalHeader header;
@@ -254,9 +263,9 @@ bool DecodeDecimalIntegers(const uint8_t* data, size_t length, size_t n, bool en
   magnitude_bound = 0;
   if (n == 0) return true;
   out[0] = static_cast<int64_t>(header.first);
-  uint64_t last;
+  uint64_t total = header.first;
   if (n >= 2 && !DecodeHuffmanDeltas(reader.current(), reader.remaining(), n - 1, header.first, header.reference,
-                                     out + 1, last)) {
+                                     cumulative ? &total : nullptr, out + 1)) {
     return false;
   }
   magnitude_bound = MagnitudeBound(header, n, kMaxHuffmanAlphabet - 1);

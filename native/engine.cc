@@ -482,11 +482,16 @@ bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, 
     low = std::min(low, std::max(start, piece.min_time));
     high = std::max(high, std::min(end, piece.max_time));
   }
-  const __int128 spanned = points == 0 || high < low ? 0 : (static_cast<__int128>(high) - low) / every_us + 2;
-  const size_t capacity = static_cast<size_t>(std::min<__int128>(points, spanned));
+  // (Within a window of the ends of int64, window starts wrap: only the points bound holds there.)
+  const bool spans_hold = low >= INT64_MIN + every_us && high <= INT64_MAX - every_us;
+  const __int128 spanned = !spans_hold ? points : (static_cast<__int128>(high) - low) / every_us + 2;
+  const size_t capacity = points == 0 || high < low ? 0 : static_cast<size_t>(std::min<__int128>(points, spanned));
   const WindowColumns columns = allocate(capacity);
   WindowAggregator windows(every_us, op, columns.starts, columns.values, capacity);
 
+  // Sums and averages take a run's sum from running totals (one subtraction); the other ops need
+  // the values themselves.
+  const bool cumulative = op == AggregateOp::kSum || op == AggregateOp::kAvg || op == AggregateOp::kCount;
   std::string message;
   size_t block_capacity = 0;
   std::unique_ptr<int64_t[]> block_ts, block_integers;
@@ -508,7 +513,7 @@ bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, 
         }
         AggregationBlock shape;
         if (!piece.segment->DecodeBlockForAggregation(*piece.blocks, piece.block, block_ts.get(), block_integers.get(),
-                                                      block_values.get(), true, shape, message)) {
+                                                      block_values.get(), true, cumulative, shape, message)) {
           return false;
         }
         if (shape.decimal) {

@@ -212,6 +212,16 @@ struct DeltaSink {
     out[i] = static_cast<int64_t>(current);
   }
 };
+// The same values, written as their running total.
+struct CumulativeDeltaSink {
+  int64_t* out;
+  uint64_t current, step, total;
+  void Put(size_t i, uint32_t symbol) {
+    current += step + symbol;
+    total += current;
+    out[i] = static_cast<int64_t>(total);
+  }
+};
 
 // `sink_state` is copied in and out: a local copy stays in registers, while the caller's could
 // alias the output it writes through (and be reloaded after every store).
@@ -315,12 +325,16 @@ bool DecodeHuffman(const uint8_t* data, size_t length, size_t n, uint32_t* symbo
   return DecodeStreams(data, length, n, sink);
 }
 
-bool DecodeHuffmanDeltas(const uint8_t* data, size_t length, size_t n, uint64_t start, uint64_t step, int64_t* out,
-                         uint64_t& last) {
+bool DecodeHuffmanDeltas(const uint8_t* data, size_t length, size_t n, uint64_t start, uint64_t step, uint64_t* total,
+                         int64_t* out) {
+  if (total) {
+    CumulativeDeltaSink sink{out, start, step, *total};
+    const bool ok = DecodeStreams(data, length, n, sink);
+    *total = sink.total;
+    return ok;
+  }
   DeltaSink sink{out, start, step};
-  const bool ok = DecodeStreams(data, length, n, sink);
-  last = sink.current;
-  return ok;
+  return DecodeStreams(data, length, n, sink);
 }
 
 }  // namespace sluice

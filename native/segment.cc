@@ -412,8 +412,8 @@ const std::vector<BlockMeta>* Segment::Find(std::string_view key) const {
 }
 
 bool Segment::DecodeBlockForAggregation(const std::vector<BlockMeta>& blocks, size_t index, int64_t* ts,
-                                        int64_t* integers, double* values, bool stride_ok, AggregationBlock& shape,
-                                        std::string& error) const {
+                                        int64_t* integers, double* values, bool stride_ok, bool cumulative,
+                                        AggregationBlock& shape, std::string& error) const {
   const BlockMeta& meta = blocks[index];
   const uint8_t* block = data_ + meta.offset;
   auto corrupt = [&](const char* what) {
@@ -427,8 +427,9 @@ bool Segment::DecodeBlockForAggregation(const std::vector<BlockMeta>& blocks, si
   const uint8_t* value_bytes = block + 4 + ts_length;
   const size_t value_length = meta.length - 4 - ts_length;
   shape = AggregationBlock();
-  shape.decimal = integers && DecodeValuesAsDecimal(value_bytes, value_length, meta.count, integers, shape.exponent,
-                                                    shape.magnitude_bound);
+  shape.decimal = integers && DecodeValuesAsDecimal(value_bytes, value_length, meta.count, cumulative, integers,
+                                                    shape.exponent, shape.magnitude_bound);
+  shape.cumulative = shape.decimal && cumulative;
   if (!shape.decimal && !DecodeValues(value_bytes, value_length, meta.count, values)) return corrupt("does not decode");
   shape.stride = stride_ok && shape.decimal &&
                  TimestampStride(block + 4, ts_length, meta.count, shape.first_time, shape.time_step);
@@ -439,7 +440,7 @@ bool Segment::DecodeBlockForAggregation(const std::vector<BlockMeta>& blocks, si
 bool Segment::DecodeBlockInto(const std::vector<BlockMeta>& blocks, size_t index, int64_t* ts, double* values,
                               std::string& error) const {
   AggregationBlock shape;
-  return DecodeBlockForAggregation(blocks, index, ts, nullptr, values, false, shape, error);
+  return DecodeBlockForAggregation(blocks, index, ts, nullptr, values, false, false, shape, error);
 }
 
 bool Segment::DecodeBlock(const std::vector<BlockMeta>& blocks, size_t index, std::vector<int64_t>& ts,

@@ -56,6 +56,7 @@ struct AggregationBlock {
   bool decimal = false;  // `integers` holds the values (values[i] == integers[i] / 10^exponent); else `values`
   unsigned exponent = 0;
   double magnitude_bound = 0;  // decimal: every |integers[i]| ≤ this
+  bool cumulative = false;     // decimal: integers[i] is the sum of integers 0..i (uint64 wrap)
   bool stride = false;         // `ts` untouched: timestamp i is first_time + i * time_step (uint64 wrap)
   int64_t first_time = 0, time_step = 0;
 };
@@ -116,10 +117,11 @@ class Segment {
   bool DecodeBlockInto(const std::vector<BlockMeta>& blocks, size_t index, int64_t* ts, double* values,
                        std::string& error) const;
   // Like DecodeBlockInto, but a decimal block's values come as scaled integers when `integers` is
-  // given, and its timestamps are left undecoded when `stride_ok` and they are a constant stride
-  // (`shape` says which).
+  // given (as running totals when `cumulative`), and its timestamps are left undecoded when
+  // `stride_ok` and they are a constant stride (`shape` says which).
   bool DecodeBlockForAggregation(const std::vector<BlockMeta>& blocks, size_t index, int64_t* ts, int64_t* integers,
-                                 double* values, bool stride_ok, AggregationBlock& shape, std::string& error) const;
+                                 double* values, bool stride_ok, bool cumulative, AggregationBlock& shape,
+                                 std::string& error) const;
   bool DecodeBlock(const std::vector<BlockMeta>& blocks, size_t index, std::vector<int64_t>& ts,
                    std::vector<double>& values, std::string& error) const;
 

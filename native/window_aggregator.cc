@@ -108,34 +108,67 @@ class DenseStrideRuns {
   bool fresh_;
 };
 
-// The value of one op over integers[from, to) when they are a whole window: what an Accumulator
+// A block's scaled integers as decoded, or as running totals (DecodeDecimalIntegers' cumulative
+// form: a run's sum is one subtraction, a value the difference of neighbours). Differences wrap
+// in uint64 and are exact: every integer and, the caller checked, every run's sum fits in int64.
+struct PlainIntegers {
+  const int64_t* integers;
+  int64_t At(size_t j) const { return integers[j]; }
+  int64_t Sum(size_t from, size_t to) const {
+    int64_t sum = 0;
+    for (size_t j = from; j < to; ++j) sum += integers[j];
+    return sum;
+  }
+};
+struct CumulativeIntegers {
+  const int64_t* totals;
+  uint64_t Total(size_t j) const { return static_cast<uint64_t>(totals[j]); }  // of integers 0..j
+  int64_t At(size_t j) const { return static_cast<int64_t>(j == 0 ? Total(0) : Total(j) - Total(j - 1)); }
+  int64_t Sum(size_t from, size_t to) const {
+    return static_cast<int64_t>(Total(to - 1) - (from == 0 ? 0 : Total(from - 1)));
+  }
+};
+
+// The value of one op over integers [from, to) when they are a whole window: what an Accumulator
 // given that one run would return, computing only what the op needs.
-template <AggregateOp kOp>
-inline double WindowValue(const int64_t* integers, size_t from, size_t to, double divisor) {
+template <AggregateOp kOp, typename Integers>
+inline double WindowValue(const Integers& integers, size_t from, size_t to, double divisor) {
   if constexpr (kOp == AggregateOp::kCount) {
     return static_cast<double>(static_cast<uint64_t>(to - from));
   } else if constexpr (kOp == AggregateOp::kSum || kOp == AggregateOp::kAvg) {
-    int64_t sum = 0;  // cannot overflow: the caller checked the block's magnitude bound
-    for (size_t j = from; j < to; ++j) sum += integers[j];
-    const double total = static_cast<double>(sum) / divisor;
+    const double total = static_cast<double>(integers.Sum(from, to)) / divisor;
     if constexpr (kOp == AggregateOp::kAvg) {
       return total / static_cast<double>(static_cast<uint64_t>(to - from));
     } else {
       return total;
     }
   } else if constexpr (kOp == AggregateOp::kMin) {
-    int64_t low = integers[from];
-    for (size_t j = from + 1; j < to; ++j) low = integers[j] < low ? integers[j] : low;
+    int64_t low = integers.At(from);
+    for (size_t j = from + 1; j < to; ++j) low = integers.At(j) < low ? integers.At(j) : low;
     return static_cast<double>(low) / divisor;
   } else if constexpr (kOp == AggregateOp::kMax) {
-    int64_t high = integers[from];
-    for (size_t j = from + 1; j < to; ++j) high = integers[j] > high ? integers[j] : high;
+    int64_t high = integers.At(from);
+    for (size_t j = from + 1; j < to; ++j) high = integers.At(j) > high ? integers.At(j) : high;
     return static_cast<double>(high) / divisor;
   } else if constexpr (kOp == AggregateOp::kFirst) {
-    return static_cast<double>(integers[from]) / divisor;
+    return static_cast<double>(integers.At(from)) / divisor;
   } else {
-    return static_cast<double>(integers[to - 1]) / divisor;
+    return static_cast<double>(integers.At(to - 1)) / divisor;
   }
+}
+
+// integers [from, to) as one run of `window`.
+template <typename Integers>
+void AddIntegerRun(Accumulator& window, const Integers& integers, size_t from, size_t to, double divisor) {
+  int64_t low = integers.At(from), high = low;
+  for (size_t j = from + 1; j < to; ++j) {
+    const int64_t value = integers.At(j);
+    low = value < low ? value : low;
+    high = value > high ? value : high;
+  }
+  window.AddSummary(to - from, static_cast<double>(integers.Sum(from, to)) / divisor, static_cast<double>(low) / divisor,
+                    static_cast<double>(high) / divisor, static_cast<double>(integers.At(from)) / divisor,
+                    static_cast<double>(integers.At(to - 1)) / divisor);
 }
 
 }  // namespace
@@ -188,27 +221,15 @@ void WindowAggregator::AddPoints(const int64_t* ts, const double* values, size_t
   }
 }
 
-void WindowAggregator::AddIntegerRun(const int64_t* integers, size_t from, size_t to, double divisor) {
-  int64_t sum = 0, low = integers[from], high = integers[from];
-  for (size_t j = from; j < to; ++j) {
-    sum += integers[j];
-    low = integers[j] < low ? integers[j] : low;
-    high = integers[j] > high ? integers[j] : high;
-  }
-  window_.AddSummary(to - from, static_cast<double>(sum) / divisor, static_cast<double>(low) / divisor,
-                     static_cast<double>(high) / divisor, static_cast<double>(integers[from]) / divisor,
-                     static_cast<double>(integers[to - 1]) / divisor);
-}
-
-template <AggregateOp kOp, typename Runs>
-void WindowAggregator::AddDecimalRuns(Runs runs, const int64_t* integers, size_t n, double divisor) {
+template <AggregateOp kOp, typename Runs, typename Integers>
+void WindowAggregator::AddDecimalRuns(Runs runs, Integers integers, size_t n, double divisor) {
   // The first run may continue the window a previous block left open, and the last may be
   // continued by the next block: both go through the Accumulator. The runs between are whole
   // windows and go straight to the output. (`runs` and the output pointers are locals so they
   // stay in registers across the stores.)
   Run run = runs.First();
   if (run.fresh) Enter(run.bucket);
-  AddIntegerRun(integers, 0, run.end, divisor);
+  AddIntegerRun(window_, integers, 0, run.end, divisor);
   if (run.end == n) return;
   Emit();
   size_t i = run.end;
@@ -231,19 +252,29 @@ void WindowAggregator::AddDecimalRuns(Runs runs, const int64_t* integers, size_t
   count_ = written;
   current_ = run.bucket;
   current_end_ = run.bucket > INT64_MAX - every_ ? INT64_MAX : run.bucket + every_;
-  AddIntegerRun(integers, i, n, divisor);
+  AddIntegerRun(window_, integers, i, n, divisor);
 }
 
 template <typename Runs>
-void WindowAggregator::DispatchDecimalRuns(const Runs& runs, const int64_t* integers, size_t n, double divisor) {
+void WindowAggregator::DispatchDecimalRuns(const Runs& runs, const int64_t* integers, bool cumulative, size_t n,
+                                           double divisor) {
+  const PlainIntegers plain{integers};
+  const CumulativeIntegers totals{integers};
   switch (op_) {
-    case AggregateOp::kCount: return AddDecimalRuns<AggregateOp::kCount>(runs, integers, n, divisor);
-    case AggregateOp::kSum: return AddDecimalRuns<AggregateOp::kSum>(runs, integers, n, divisor);
-    case AggregateOp::kAvg: return AddDecimalRuns<AggregateOp::kAvg>(runs, integers, n, divisor);
-    case AggregateOp::kMin: return AddDecimalRuns<AggregateOp::kMin>(runs, integers, n, divisor);
-    case AggregateOp::kMax: return AddDecimalRuns<AggregateOp::kMax>(runs, integers, n, divisor);
-    case AggregateOp::kFirst: return AddDecimalRuns<AggregateOp::kFirst>(runs, integers, n, divisor);
-    case AggregateOp::kLast: return AddDecimalRuns<AggregateOp::kLast>(runs, integers, n, divisor);
+    case AggregateOp::kCount:
+      return cumulative ? AddDecimalRuns<AggregateOp::kCount>(runs, totals, n, divisor)
+                        : AddDecimalRuns<AggregateOp::kCount>(runs, plain, n, divisor);
+    case AggregateOp::kSum:
+      return cumulative ? AddDecimalRuns<AggregateOp::kSum>(runs, totals, n, divisor)
+                        : AddDecimalRuns<AggregateOp::kSum>(runs, plain, n, divisor);
+    case AggregateOp::kAvg:
+      return cumulative ? AddDecimalRuns<AggregateOp::kAvg>(runs, totals, n, divisor)
+                        : AddDecimalRuns<AggregateOp::kAvg>(runs, plain, n, divisor);
+    // The engine asks for running totals only for the ops above; others get them back as values.
+    case AggregateOp::kMin: return AddDecimalRuns<AggregateOp::kMin>(runs, plain, n, divisor);
+    case AggregateOp::kMax: return AddDecimalRuns<AggregateOp::kMax>(runs, plain, n, divisor);
+    case AggregateOp::kFirst: return AddDecimalRuns<AggregateOp::kFirst>(runs, plain, n, divisor);
+    case AggregateOp::kLast: return AddDecimalRuns<AggregateOp::kLast>(runs, plain, n, divisor);
   }
 }
 
@@ -268,8 +299,16 @@ void WindowAggregator::AddDecimalChecked(const int64_t* ts, const int64_t* integ
   }
 }
 
-void WindowAggregator::AddDecimalBlock(const AggregationBlock& shape, int64_t* ts, const int64_t* integers, size_t n) {
+void WindowAggregator::AddDecimalBlock(const AggregationBlock& shape, int64_t* ts, int64_t* integers, size_t n) {
   if (n == 0) return;
+  bool cumulative = shape.cumulative;
+  auto to_values = [&] {  // running totals back to the integers themselves (exact: they wrap)
+    for (size_t j = n; j-- > 1;) {
+      integers[j] = static_cast<int64_t>(static_cast<uint64_t>(integers[j]) - static_cast<uint64_t>(integers[j - 1]));
+    }
+    cumulative = false;
+  };
+  if (cumulative && op_ != AggregateOp::kSum && op_ != AggregateOp::kAvg && op_ != AggregateOp::kCount) to_values();
   const double divisor = kPowersOfTen[shape.exponent];  // the decoder's own divisor: values bit for bit
   // Sums of up to n integers of at most this magnitude fit in int64 (a factor 2 of margin for the
   // bound's rounding).
@@ -284,20 +323,23 @@ void WindowAggregator::AddDecimalBlock(const AggregationBlock& shape, int64_t* t
         last <= INT64_MAX - every_;
     if (in_range && shape.time_step >= every_) {
       SparseStrideRuns runs(shape.first_time, shape.time_step, every_, current_);
-      return DispatchDecimalRuns(runs, integers, n, divisor);
+      return DispatchDecimalRuns(runs, integers, cumulative, n, divisor);
     }
     if (in_range) {
       DenseStrideRuns runs(shape.first_time, shape.time_step, every_, n, current_);
-      return DispatchDecimalRuns(runs, integers, n, divisor);
+      return DispatchDecimalRuns(runs, integers, cumulative, n, divisor);
     }
   }
   if (shape.stride) {  // the timestamps as DecodeTimestamps would have written them
     uint64_t t = static_cast<uint64_t>(shape.first_time);
     for (size_t i = 0; i < n; ++i, t += static_cast<uint64_t>(shape.time_step)) ts[i] = static_cast<int64_t>(t);
   }
-  if (!sums_fit) return AddDecimalChecked(ts, integers, n, divisor);
+  if (!sums_fit) {
+    if (cumulative) to_values();
+    return AddDecimalChecked(ts, integers, n, divisor);
+  }
   ArrayRuns runs(ts, n, every_, current_, current_end_);
-  DispatchDecimalRuns(runs, integers, n, divisor);
+  DispatchDecimalRuns(runs, integers, cumulative, n, divisor);
 }
 
 bool WindowAggregator::Finish(size_t& count) {

@@ -25,8 +25,9 @@ class WindowAggregator {
   // n points later than everything added so far.
   void AddPoints(const int64_t* ts, const double* values, size_t n);
   // A block decoded as decimal integers (Segment::DecodeBlockForAggregation, shape.decimal); when
-  // shape.stride, `ts` is scratch of n elements the slow path may fill.
-  void AddDecimalBlock(const AggregationBlock& shape, int64_t* ts, const int64_t* integers, size_t n);
+  // shape.stride, `ts` is scratch of n elements the slow path may fill. `integers` may be
+  // rewritten (running totals turned back into values).
+  void AddDecimalBlock(const AggregationBlock& shape, int64_t* ts, int64_t* integers, size_t n);
   // Closes the last window; false if more windows than `capacity` were found.
   bool Finish(size_t& count);
 
@@ -35,13 +36,12 @@ class WindowAggregator {
   void Enter(int64_t bucket);
   // Moves to the window of ts[i] and returns where its run of points ends.
   size_t WindowRun(const int64_t* ts, size_t i, size_t n);
-  // integers[from, to) as one run of the open window.
-  void AddIntegerRun(const int64_t* integers, size_t from, size_t to, double divisor);
   // Windows over a decimal block whose runs `Runs` gives; kOp selects what interior windows compute.
-  template <AggregateOp kOp, typename Runs>
-  void AddDecimalRuns(Runs runs, const int64_t* integers, size_t n, double divisor);
+  // `integers`: PlainIntegers or CumulativeIntegers (window_aggregator.cc).
+  template <AggregateOp kOp, typename Runs, typename Integers>
+  void AddDecimalRuns(Runs runs, Integers integers, size_t n, double divisor);
   template <typename Runs>
-  void DispatchDecimalRuns(const Runs& runs, const int64_t* integers, size_t n, double divisor);
+  void DispatchDecimalRuns(const Runs& runs, const int64_t* integers, bool cumulative, size_t n, double divisor);
   // Scaled sums that might overflow int64: per run, with a fallback to adding doubles.
   void AddDecimalChecked(const int64_t* ts, const int64_t* integers, size_t n, double divisor);
 
