@@ -21,6 +21,7 @@
         "native/segment.cc",
         "native/engine.cc",
         "native/window_aggregator.cc",
+        "native/parallel_decoder.cc",
         "native/engine_binding.cc",
         "native/line_protocol.cc",
         "native/line_protocol_binding.cc"
