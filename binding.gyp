@@ -21,6 +21,8 @@
         "native/memtable.cc",
         "native/segment.cc",
         "native/engine.cc",
+        "native/window_aggregator.cc",
+        "native/parallel_decoder.cc",
         "native/engine_binding.cc",
         "native/query_kernels.cc",
         "native/line_protocol.cc",

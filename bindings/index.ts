@@ -67,6 +67,21 @@ export interface NativeAddon {
    */
   codecDecodeValues(bytes: Uint8Array, count: number, into?: Float64Array): Float64Array;
   /**
+   * native/codec_probe.cc CodecDecodeDecimalIntegers(): the scaled integers of a decimal-coded value column
+   * (value i === integers[i] / 10 ** exponent), or with `cumulative` their running totals (wrapping in int64), as
+   * window aggregates read them; null for the other codecs; throws code SLUICE_CORRUPT on a malformed decimal block.
+   */
+  codecDecodeDecimalIntegers(
+    bytes: Uint8Array,
+    count: number,
+    cumulative: boolean,
+  ): { exponent: number; integers: BigInt64Array; magnitudeBound: number } | null;
+  /**
+   * native/codec_probe.cc CodecTimestampStride(): for a timestamp column stored as a constant interval (count ≥ 2),
+   * its first timestamp and step (timestamp i = first + i * step, wrapping in int64); else null.
+   */
+  codecTimestampStride(bytes: Uint8Array, count: number): { first: bigint; step: bigint } | null;
+  /**
    * native/line_protocol_binding.cc ParseLineProtocolProbe(): reads the input in place; a parse
    * error throws an Error with code SLUICE_PARSE and numeric `line` and `column`.
    */

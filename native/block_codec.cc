@@ -96,11 +96,13 @@ bool DecodeValues(const uint8_t* data, size_t length, size_t n, double* out) {
   return false;
 }
 
-bool DecodeValuesAsDecimal(const uint8_t* data, size_t length, size_t n, int64_t* out, unsigned& exponent) {
+bool DecodeValuesAsDecimal(const uint8_t* data, size_t length, size_t n, bool cumulative, int64_t* out,
+                           unsigned& exponent, double& magnitude_bound) {
   if (length == 0) return false;
   const auto codec = static_cast<ValueCodec>(data[0]);
   if (codec != ValueCodec::kDecimal && codec != ValueCodec::kDecimalEntropy) return false;
-  return DecodeDecimalIntegers(data + 1, length - 1, n, codec == ValueCodec::kDecimalEntropy, out, exponent);
+  return DecodeDecimalIntegers(data + 1, length - 1, n, codec == ValueCodec::kDecimalEntropy, cumulative, out,
+                               exponent, magnitude_bound);
 }
 
 }  // namespace sluice

@@ -29,6 +29,9 @@ bool EncodeValuesWith(ValueCodec codec, const double* values, size_t n, std::vec
 bool DecodeValues(const uint8_t* data, size_t length, size_t n, double* out);
 // For decimal blocks: the scaled integers and the exponent (values[i] == (double)out[i] / 10^e);
 // false when the block is not decimal-coded (or malformed: DecodeValues then says which).
-bool DecodeValuesAsDecimal(const uint8_t* data, size_t length, size_t n, int64_t* out, unsigned& exponent);
+// Every |integer| ≤ magnitude_bound; with `cumulative`, out[i] is the sum of integers 0..i
+// (DecodeDecimalIntegers).
+bool DecodeValuesAsDecimal(const uint8_t* data, size_t length, size_t n, bool cumulative, int64_t* out,
+                           unsigned& exponent, double& magnitude_bound);
 
 }  // namespace sluice

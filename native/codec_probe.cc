@@ -131,6 +131,44 @@ Napi::Value CodecDecodeValues(const Napi::CallbackInfo& info) {
   return DecodeColumn<Napi::Float64Array, double>(info, napi_float64_array, "a Float64Array", DecodeValues, "value");
 }
 
+// codecDecodeDecimalIntegers(bytes: Uint8Array, count: number, cumulative: boolean):
+//   { exponent, integers: BigInt64Array } | null — the scaled integers of a decimal-coded value
+// column (or their running totals), as window aggregates read them; null for other codecs.
+Napi::Value CodecDecodeDecimalIntegers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::TypedArray bytes = RequireTypedArray(info, 0, napi_uint8_array, "a Uint8Array or Buffer");
+  const size_t count = RequireCount(info, 1, kMaxCodecPoints);
+  const bool cumulative = info.Length() > 2 && info[2].ToBoolean();
+  Napi::BigInt64Array integers = Napi::BigInt64Array::New(env, count);
+  unsigned exponent = 0;
+  double magnitude_bound = 0;
+  const uint8_t* data = bytes.As<Napi::Uint8Array>().Data();
+  if (!DecodeValuesAsDecimal(data, bytes.ByteLength(), count, cumulative, integers.Data(), exponent, magnitude_bound)) {
+    const bool decimal = bytes.ByteLength() > 0 && (data[0] == static_cast<uint8_t>(ValueCodec::kDecimal) ||
+                                                    data[0] == static_cast<uint8_t>(ValueCodec::kDecimalEntropy));
+    if (decimal) ThrowCorrupt(env, "value block is malformed or shorter than " + std::to_string(count) + " points");
+    return env.Null();
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("exponent", Napi::Number::New(env, exponent));
+  result.Set("integers", integers);
+  result.Set("magnitudeBound", Napi::Number::New(env, magnitude_bound));
+  return result;
+}
+
+// codecTimestampStride(bytes: Uint8Array, count: number): { first: bigint, step: bigint } | null
+Napi::Value CodecTimestampStride(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::TypedArray bytes = RequireTypedArray(info, 0, napi_uint8_array, "a Uint8Array or Buffer");
+  const size_t count = RequireCount(info, 1, kMaxCodecPoints);
+  int64_t first, step;
+  if (!TimestampStride(bytes.As<Napi::Uint8Array>().Data(), bytes.ByteLength(), count, first, step)) return env.Null();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("first", Napi::BigInt::New(env, first));
+  result.Set("step", Napi::BigInt::New(env, step));
+  return result;
+}
+
 }  // namespace
 
 void RegisterCodecProbe(Napi::Env env, Napi::Object exports) {
@@ -138,6 +176,9 @@ void RegisterCodecProbe(Napi::Env env, Napi::Object exports) {
   exports.Set("codecDecodeTimestamps", Napi::Function::New(env, CodecDecodeTimestamps, "codecDecodeTimestamps"));
   exports.Set("codecEncodeValues", Napi::Function::New(env, CodecEncodeValues, "codecEncodeValues"));
   exports.Set("codecDecodeValues", Napi::Function::New(env, CodecDecodeValues, "codecDecodeValues"));
+  exports.Set("codecDecodeDecimalIntegers",
+              Napi::Function::New(env, CodecDecodeDecimalIntegers, "codecDecodeDecimalIntegers"));
+  exports.Set("codecTimestampStride", Napi::Function::New(env, CodecTimestampStride, "codecTimestampStride"));
 }
 
 }  // namespace sluice

@@ -89,17 +89,25 @@ bool ReadHeader(ByteReader& reader, size_t n, DecimalHeader& header) {
   return true;
 }
 
+// |integer i| ≤ |first| + i * (|reference| + widest offset); doubles round, callers keep a margin.
+double MagnitudeBound(const DecimalHeader& header, size_t n, uint64_t widest_offset) {
+  return std::fabs(static_cast<double>(static_cast<int64_t>(header.first))) +
+         static_cast<double>(n == 0 ? 0 : n - 1) *
+             (std::fabs(static_cast<double>(static_cast<int64_t>(header.reference))) + static_cast<double>(widest_offset));
+}
+
 // What both forms share: the header and the first value, then `decode_offsets(reader, n - 1,
 // rebuild)`, which decodes the offsets its own way and hands them, ≤ kRebuildChunk at a time, to
 // rebuild(offsets, count, max_offset), which appends the values — as doubles, or (Out = int64_t)
 // as the scaled integers themselves, for callers that aggregate without rebuilding doubles.
 template <typename Out, typename DecodeOffsets>
 bool DecodeDecimalForm(const uint8_t* data, size_t length, size_t n, Out* out, unsigned& exponent,
-                       DecodeOffsets&& decode_offsets) {
+                       DecodeOffsets&& decode_offsets, double* magnitude_bound = nullptr, bool cumulative = false) {
   ByteReader reader(data, length);
   DecimalHeader header;
   if (!ReadHeader(reader, n, header)) return false;
   exponent = header.exponent;
+  if (magnitude_bound) *magnitude_bound = 0;
   if (n == 0) return true;
   const double divisor = kPowersOfTen[header.exponent];
   uint64_t current = header.first;
@@ -109,18 +117,31 @@ bool DecodeDecimalForm(const uint8_t* data, size_t length, size_t n, Out* out, u
   } else {
     out[0] = static_cast<int64_t>(current);
   }
+  uint64_t widest_offset = 0;
+  uint64_t total = current;  // cumulative: the running total of the values so far
   auto rebuild = [&](const auto* offsets, size_t count, uint64_t max_offset) {
     if constexpr (std::is_same_v<Out, double>) {
       RebuildChunk(offsets, count, max_offset, header.reference, current, divisor, next);
     } else {
-      for (size_t j = 0; j < count; ++j) {
-        current += header.reference + offsets[j];
-        next[j] = static_cast<int64_t>(current);
+      widest_offset = std::max(widest_offset, max_offset);
+      if (cumulative) {
+        for (size_t j = 0; j < count; ++j) {
+          current += header.reference + offsets[j];
+          total += current;
+          next[j] = static_cast<int64_t>(total);
+        }
+      } else {
+        for (size_t j = 0; j < count; ++j) {
+          current += header.reference + offsets[j];
+          next[j] = static_cast<int64_t>(current);
+        }
       }
     }
     next += count;
   };
-  return n == 1 || decode_offsets(reader, n - 1, rebuild);
+  if (n >= 2 && !decode_offsets(reader, n - 1, rebuild)) return false;
+  if (magnitude_bound) *magnitude_bound = MagnitudeBound(header, n, widest_offset);
+  return true;
 }
 
 // The bit-packed offsets of kDecimal.
@@ -231,10 +252,24 @@ bool DecodeDecimalEntropy(const uint8_t* data, size_t length, size_t n, double* 
   return DecodeDecimalForm(data, length, n, out, exponent, HuffmanOffsets{});
 }
 
-bool DecodeDecimalIntegers(const uint8_t* data, size_t length, size_t n, bool entropy, int64_t* out,
-                           unsigned& exponent) {
-  return entropy ? DecodeDecimalForm(data, length, n, out, exponent, HuffmanOffsets{})
-                 : DecodeDecimalForm(data, length, n, out, exponent, PackedOffsets{});
+bool DecodeDecimalIntegers(const uint8_t* data, size_t length, size_t n, bool entropy, bool cumulative, int64_t* out,
+                           unsigned& exponent, double& magnitude_bound) {
+  if (!entropy) return DecodeDecimalForm(data, length, n, out, exponent, PackedOffsets{}, &magnitude_bound, cumulative);
+  // The Huffman decoder sums the deltas as it decodes them: no array of offsets, no second pass.
+  ByteReader reader(data, length);
+  DecimalHeader header;
+  if (!ReadHeader(reader, n, header)) return false;
+  exponent = header.exponent;
+  magnitude_bound = 0;
+  if (n == 0) return true;
+  out[0] = static_cast<int64_t>(header.first);
+  uint64_t total = header.first;
+  if (n >= 2 && !DecodeHuffmanDeltas(reader.current(), reader.remaining(), n - 1, header.first, header.reference,
+                                     cumulative ? &total : nullptr, out + 1)) {
+    return false;
+  }
+  magnitude_bound = MagnitudeBound(header, n, kMaxHuffmanAlphabet - 1);
+  return true;
 }
 
 }  // namespace sluice

@@ -40,9 +40,12 @@ bool EncodeDecimalEntropy(const DecimalColumn& column, std::vector<uint8_t>& out
 // Decode exactly n values; false if the input is malformed or too short.
 bool DecodeDecimal(const uint8_t* data, size_t length, size_t n, double* out);
 bool DecodeDecimalEntropy(const uint8_t* data, size_t length, size_t n, double* out);
-// Decodes the scaled integers instead (values[i] == (double)out[i] / 10^exponent): aggregates can
-// work on them and skip the division per value.
-bool DecodeDecimalIntegers(const uint8_t* data, size_t length, size_t n, bool entropy, int64_t* out,
-                           unsigned& exponent);
+// Decodes the scaled integers instead (values[i] == (double)integer i / 10^exponent): aggregates
+// can work on them and skip the division per value. out[i] is integer i, or when `cumulative` the
+// sum of integers 0..i (wrapping in uint64), so a run's sum is one subtraction. Every
+// |integer i| ≤ magnitude_bound (from the header and the widest offset the block can hold, so
+// sums can be proven not to overflow).
+bool DecodeDecimalIntegers(const uint8_t* data, size_t length, size_t n, bool entropy, bool cumulative, int64_t* out,
+                           unsigned& exponent, double& magnitude_bound);
 
 }  // namespace sluice

@@ -16,7 +16,9 @@
 
 #include "decimal_codec.h"
 #include "file_util.h"
+#include "parallel_decoder.h"
 #include "series_key.h"
+#include "window_aggregator.h"
 
 namespace sluice {
 namespace {
@@ -35,102 +37,6 @@ constexpr const char* kCorrupt = "SLUICE_CORRUPT";
 
 std::mutex g_registry_mutex;
 std::map<std::string, std::weak_ptr<Engine>> g_registry;
-
-// The start of the epoch-aligned window of width `every` holding t.
-int64_t FloorToBucket(int64_t t, int64_t every) {
-  int64_t q = t / every;
-  if (t % every != 0 && t < 0) --q;
-  return q * every;
-}
-
-// Running aggregate over points visited in time order.
-struct Accumulator {
-  uint64_t count = 0;
-  double sum = 0;
-  double min = INFINITY, max = -INFINITY;
-  double first = NAN, last = NAN;
-  int64_t first_time = 0, last_time = 0;  // kept by AddTimes and AddBlock
-
-  // The time range of a run about to be added (after everything added so far).
-  void AddTimes(int64_t run_first_time, int64_t run_last_time) {
-    if (count == 0) first_time = run_first_time;
-    last_time = run_last_time;
-  }
-  void Add(double value) {
-    if (count == 0) first = value;
-    last = value;
-    ++count;
-    sum += value;
-    if (value < min) min = value;
-    if (value > max) max = value;
-  }
-  // The same as Add() for each value, with the running state in registers: four lanes, so the
-  // adds and compares of neighbouring values do not wait on each other.
-  void AddRun(const double* values, size_t n) {
-    if (n == 0) return;
-    if (count == 0) first = values[0];
-    last = values[n - 1];
-    count += n;
-    double sums[4] = {0, 0, 0, 0};
-    double mins[4] = {min, min, min, min};
-    double maxs[4] = {max, max, max, max};
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-      for (int lane = 0; lane < 4; ++lane) {
-        const double v = values[i + lane];
-        sums[lane] += v;
-        mins[lane] = v < mins[lane] ? v : mins[lane];  // NaN never compares: ignored
-        maxs[lane] = v > maxs[lane] ? v : maxs[lane];
-      }
-    }
-    for (; i < n; ++i) {
-      sums[0] += values[i];
-      mins[0] = values[i] < mins[0] ? values[i] : mins[0];
-      maxs[0] = values[i] > maxs[0] ? values[i] : maxs[0];
-    }
-    sum += (sums[0] + sums[1]) + (sums[2] + sums[3]);
-    for (int lane = 0; lane < 4; ++lane) {
-      min = mins[lane] < min ? mins[lane] : min;
-      max = maxs[lane] > max ? maxs[lane] : max;
-    }
-  }
-  // Points already summarised, later than everything added so far.
-  void AddSummary(uint64_t n, double run_sum, double run_min, double run_max, double run_first, double run_last) {
-    if (count == 0) first = run_first;
-    last = run_last;
-    count += n;
-    sum += run_sum;
-    if (run_min < min) min = run_min;
-    if (run_max > max) max = run_max;
-  }
-  void AddBlock(const BlockMeta& meta) {
-    AddTimes(meta.min_time, meta.max_time);
-    AddSummary(meta.count, meta.sum, meta.min, meta.max, meta.first, meta.last);
-  }
-  AggregateResult Result(AggregateOp op) const {
-    AggregateResult result;
-    result.count = count;
-    if (count) {
-      result.sum = sum;
-      result.min = min == INFINITY ? NAN : min;
-      result.max = max == -INFINITY ? NAN : max;
-      result.first = first;
-      result.last = last;
-      result.first_time = first_time;
-      result.last_time = last_time;
-    }
-    switch (op) {
-      case AggregateOp::kCount: result.value = static_cast<double>(count); break;
-      case AggregateOp::kSum: result.value = sum; break;
-      case AggregateOp::kAvg: result.value = count ? sum / static_cast<double>(count) : NAN; break;
-      case AggregateOp::kMin: result.value = count && min != INFINITY ? min : NAN; break;
-      case AggregateOp::kMax: result.value = count && max != -INFINITY ? max : NAN; break;
-      case AggregateOp::kFirst: result.value = first; break;
-      case AggregateOp::kLast: result.value = last; break;
-    }
-    return result;
-  }
-};
 
 // A run of one series' points from one source: a segment block or a memtable's copy.
 struct Piece {
@@ -502,6 +408,24 @@ bool LoadPiece(const Piece& piece, int64_t start, int64_t end, std::vector<int64
 
 // Walks groups of overlapping pieces in time order. For a lone segment block inside the range,
 // `whole_block` gets that piece (its block summary: (*piece.blocks)[piece.block]); otherwise `points` gets the group's merged, deduplicated points.
+// The end of the group of overlapping pieces that starts at pieces[group_start].
+size_t GroupEnd(const std::vector<Piece>& pieces, size_t group_start) {
+  size_t group_end = group_start + 1;
+  int64_t group_max = pieces[group_start].max_time;
+  while (group_end < pieces.size() && pieces[group_end].min_time <= group_max) {
+    group_max = std::max(group_max, pieces[group_end].max_time);
+    ++group_end;
+  }
+  return group_end;
+}
+
+// Whether VisitGroups hands the group [group_start, group_end) to `whole_block`: one segment block,
+// inside [start, end].
+bool IsWholeBlock(const std::vector<Piece>& pieces, size_t group_start, size_t group_end, int64_t start, int64_t end) {
+  const Piece& lone = pieces[group_start];
+  return group_end == group_start + 1 && lone.segment && lone.min_time >= start && lone.max_time <= end;
+}
+
 template <typename WholeBlock, typename Points>
 bool VisitGroups(const ReadSnapshot& snapshot, int64_t start, int64_t end, WholeBlock&& whole_block, Points&& points,
                  std::string& error) {
@@ -510,15 +434,9 @@ bool VisitGroups(const ReadSnapshot& snapshot, int64_t start, int64_t end, Whole
   std::vector<double> values;
   std::vector<int> priorities;
   for (size_t group_start = 0; group_start < pieces.size();) {
-    size_t group_end = group_start + 1;
-    int64_t group_max = pieces[group_start].max_time;
-    while (group_end < pieces.size() && pieces[group_end].min_time <= group_max) {
-      group_max = std::max(group_max, pieces[group_end].max_time);
-      ++group_end;
-    }
-    const Piece& lone = pieces[group_start];
-    if (group_end == group_start + 1 && lone.segment && lone.min_time >= start && lone.max_time <= end) {
-      if (!whole_block(lone)) return true;
+    const size_t group_end = GroupEnd(pieces, group_start);
+    if (IsWholeBlock(pieces, group_start, group_end, start, end)) {
+      if (!whole_block(pieces[group_start])) return true;
     } else {
       ts.clear();
       values.clear();
@@ -570,109 +488,69 @@ void Engine::Snapshot(std::string_view key, int64_t start, int64_t end, ReadSnap
 }
 
 bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, int64_t every_us, AggregateOp op,
-                              std::vector<int64_t>& window_starts, std::vector<double>& values, EngineError& error) {
-  window_starts.clear();
-  values.clear();
+                              const std::function<WindowColumns(size_t)>& allocate, size_t& count,
+                              EngineError& error) {
+  count = 0;
   ReadSnapshot snapshot;
   Snapshot(key, start, end, snapshot);
-  Accumulator window;
-  int64_t current = INT64_MIN;
-  int64_t current_end = INT64_MIN;  // first timestamp past the current window
-  auto emit = [&] {
-    if (window.count == 0) return;
-    window_starts.push_back(current);
-    values.push_back(window.Result(op).value);
-    window = Accumulator();
-  };
-  auto enter = [&](int64_t bucket) {
-    emit();
-    current = bucket;
-    current_end = bucket > INT64_MAX - every_us ? INT64_MAX : bucket + every_us;
-  };
-  // Moves to the window of ts[i] and returns where its run of points ends. Points come in time
-  // order: when one leaves the window it is most often for the next one, which needs no division.
-  auto window_run = [&](const int64_t* ts, size_t i, size_t n) {
-    if (ts[i] >= current_end || ts[i] < current) {
-      const bool next_window = current != INT64_MIN && ts[i] >= current_end &&
-                               static_cast<uint64_t>(ts[i]) - static_cast<uint64_t>(current_end) <
-                                   static_cast<uint64_t>(every_us);
-      enter(next_window ? current_end : FloorToBucket(ts[i], every_us));
-    }
-    size_t run_end = i + 1;
-    while (run_end < n && ts[run_end] < current_end) ++run_end;
-    return run_end;
-  };
-  auto add_points = [&](const int64_t* ts, const double* vs, size_t n) {
-    for (size_t i = 0; i < n;) {
-      const size_t run_end = window_run(ts, i, n);
-      window.AddRun(vs + i, run_end - i);
-      i = run_end;
-    }
-  };
-  // A decimal block: each window's run is aggregated on the scaled integers (exact, no division
-  // per value) and turned into doubles once per run.
-  auto add_decimal_points = [&](const int64_t* ts, const int64_t* integers, size_t n, unsigned exponent) {
-    const double divisor = kPowersOfTen[exponent];  // the decoder's own divisor: values bit for bit
-    for (size_t i = 0; i < n;) {
-      const size_t run_end = window_run(ts, i, n);
-      if (run_end == i + 1) {  // one point in this window (narrow windows): one division
-        const double value = static_cast<double>(integers[i]) / divisor;
-        window.AddSummary(1, value, value, value, value, value);
-        i = run_end;
-        continue;
-      }
-      int64_t run_sum = 0, run_min = INT64_MAX, run_max = INT64_MIN;
-      bool overflow = false;
-      for (size_t j = i; j < run_end; ++j) {
-        overflow |= __builtin_add_overflow(run_sum, integers[j], &run_sum);
-        run_min = integers[j] < run_min ? integers[j] : run_min;
-        run_max = integers[j] > run_max ? integers[j] : run_max;
-      }
-      double sum = static_cast<double>(run_sum) / divisor;
-      if (overflow) {  // only with enormous scaled values: add them as doubles instead
-        sum = 0;
-        for (size_t j = i; j < run_end; ++j) sum += static_cast<double>(integers[j]) / divisor;
-      }
-      window.AddSummary(run_end - i, sum, static_cast<double>(run_min) / divisor, static_cast<double>(run_max) / divisor,
-                        static_cast<double>(integers[i]) / divisor, static_cast<double>(integers[run_end - 1]) / divisor);
-      i = run_end;
-    }
-  };
+  // A bound on the windows, so the output is allocated once: each holds at least one point, and
+  // they are consecutive multiples of every_us between the first and the last point.
+  uint64_t points = 0;
+  int64_t low = INT64_MAX, high = INT64_MIN;
+  for (const Piece& piece : snapshot.pieces) {
+    points += piece.segment ? (*piece.blocks)[piece.block].count : piece.memory_timestamps->size();
+    low = std::min(low, std::max(start, piece.min_time));
+    high = std::max(high, std::min(end, piece.max_time));
+  }
+  // (Within a window of the ends of int64, window starts wrap: only the points bound holds there.)
+  const bool spans_hold = low >= INT64_MIN + every_us && high <= INT64_MAX - every_us;
+  const __int128 spanned = !spans_hold ? points : (static_cast<__int128>(high) - low) / every_us + 2;
+  const size_t capacity = points == 0 || high < low ? 0 : static_cast<size_t>(std::min<__int128>(points, spanned));
+  const WindowColumns columns = allocate(capacity);
+  WindowAggregator windows(every_us, op, columns.starts, columns.values, capacity);
+
+  // Sums and averages take a run's sum from running totals (one subtraction); the other ops need
+  // the values themselves.
+  const bool cumulative = op == AggregateOp::kSum || op == AggregateOp::kAvg || op == AggregateOp::kCount;
   std::string message;
-  size_t block_capacity = 0;
-  std::unique_ptr<int64_t[]> block_ts, block_integers;
-  std::unique_ptr<double[]> block_values;
+  // The whole blocks that span windows must be decoded: list them in the order they will be
+  // visited, so helper threads can decode them ahead (parallel_decoder.h).
+  auto spans_windows = [&](const BlockMeta& meta) {
+    return FloorToBucket(meta.min_time, every_us) != FloorToBucket(meta.max_time, every_us);
+  };
+  std::vector<BlockJob> jobs;
+  for (size_t group_start = 0; group_start < snapshot.pieces.size();) {
+    const size_t group_end = GroupEnd(snapshot.pieces, group_start);
+    const Piece& piece = snapshot.pieces[group_start];
+    if (IsWholeBlock(snapshot.pieces, group_start, group_end, start, end) && spans_windows((*piece.blocks)[piece.block])) {
+      jobs.push_back({piece.segment, piece.blocks, piece.block});
+    }
+    group_start = group_end;
+  }
+  // Helpers only when windows are about as many as points: then writing the windows is as much
+  // work as decoding, and decoding ahead overlaps with it. With wide windows the decode is nearly
+  // all the work; splitting it measured slower on the 2-vCPU benchmark VM (docs/benchmarks.md).
+  const unsigned helpers = capacity * 2 >= points ? ParallelBlockDecoder::HelpersFor(jobs.size()) : 0;
+  ParallelBlockDecoder decoder(std::move(jobs), cumulative, helpers);
   const bool ok = VisitGroups(
       snapshot, start, end,
       [&](const Piece& piece) {
         const BlockMeta& meta = (*piece.blocks)[piece.block];
-        const int64_t bucket = FloorToBucket(meta.min_time, every_us);
-        if (bucket == FloorToBucket(meta.max_time, every_us)) {
-          if (bucket != current) enter(bucket);
-          window.AddBlock(meta);
+        if (!spans_windows(meta)) {
+          windows.AddBlockSummary(FloorToBucket(meta.min_time, every_us), meta);
           return true;
         }
-        if (block_capacity < meta.count) {  // uninitialised buffers, grown only when needed
-          block_capacity = meta.count;
-          block_ts.reset(new int64_t[block_capacity]);
-          block_integers.reset(new int64_t[block_capacity]);
-          block_values.reset(new double[block_capacity]);
-        }
-        bool decimal;
-        unsigned exponent;
-        if (!piece.segment->DecodeBlockForAggregation(*piece.blocks, piece.block, block_ts.get(), block_integers.get(),
-                                                      block_values.get(), decimal, exponent, message)) {
-          return false;
-        }
-        if (decimal) {
-          add_decimal_points(block_ts.get(), block_integers.get(), meta.count, exponent);
+        DecodedBlock block;
+        if (!decoder.Next(block, message)) return false;
+        if (block.shape.decimal) {
+          windows.AddDecimalBlock(block.shape, block.ts, block.integers, meta.count);
         } else {
-          add_points(block_ts.get(), block_values.get(), meta.count);
+          windows.AddPoints(block.ts, block.values, meta.count);
         }
         return true;
       },
       [&](const std::vector<int64_t>& ts, const std::vector<double>& vs) {
-        add_points(ts.data(), vs.data(), ts.size());
+        windows.AddPoints(ts.data(), vs.data(), ts.size());
         return true;
       },
       message);
@@ -680,7 +558,10 @@ bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, 
     error = {kCorrupt, message};
     return false;
   }
-  emit();
+  if (!windows.Finish(count)) {
+    error = {kCorrupt, "more windows than points: the series' data is inconsistent"};
+    return false;
+  }
   return true;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "accumulator.h"
 #include "dir_lock.h"
 #include "memtable.h"
 #include "segment.h"
@@ -30,6 +32,12 @@ struct DownsampleRule {
   uint8_t ops_mask = 0;  // bit i: AggregateOp i
 };
 
+// Where AggregateWindows writes its windows: two columns of at least the capacity it asked for.
+struct WindowColumns {
+  int64_t* starts;
+  double* values;
+};
+
 struct ReadSnapshot;  // what one read takes under the lock (engine.cc)
 
 struct EngineOptions {
@@ -41,16 +49,6 @@ struct EngineOptions {
   // A run of this many consecutive segments of similar size is merged in the background (0: never).
   uint32_t compaction_trigger = 4;
   std::vector<DownsampleRule> downsample;
-};
-
-enum class AggregateOp : uint8_t { kCount, kSum, kAvg, kMin, kMax, kFirst, kLast };
-
-struct AggregateResult {
-  uint64_t count = 0;
-  double value = 0;  // NaN when there is no point (count 0) and the op needs one
-  // The whole summary, so callers can merge several series' results exactly (NaN/0 when empty).
-  double sum = 0, min = NAN, max = NAN, first = NAN, last = NAN;
-  int64_t first_time = 0, last_time = 0;
 };
 
 struct EngineStats {
@@ -82,9 +80,12 @@ class Engine {
   bool Aggregate(std::string_view key, int64_t start, int64_t end, AggregateOp op, AggregateResult& result,
                  EngineError& error);
   // Tumbling windows aligned to the epoch: for each window of `every_us` holding points in
-  // [start, end], its start and the aggregate. Blocks inside one window answer from their summary.
+  // [start, end], its start and the aggregate, in time order. `allocate(capacity)` is called once,
+  // with a bound on the number of windows, and returns where to write them (so a large result is
+  // written once, in place); `count` is how many were written. Blocks inside one window answer
+  // from their summary.
   bool AggregateWindows(std::string_view key, int64_t start, int64_t end, int64_t every_us, AggregateOp op,
-                        std::vector<int64_t>& window_starts, std::vector<double>& values, EngineError& error);
+                        const std::function<WindowColumns(size_t)>& allocate, size_t& count, EngineError& error);
   // Up to `limit` points of `key` with start <= t <= end, in time order, deduplicated.
   bool Scan(std::string_view key, int64_t start, int64_t end, size_t limit, std::vector<int64_t>& timestamps,
             std::vector<double>& values, EngineError& error);

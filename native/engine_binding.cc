@@ -274,13 +274,24 @@ Napi::Value EngineAggregateWindows(const Napi::CallbackInfo& info) {
   const int64_t every = RequireTimestamp(info, 5, "every");
   if (every <= 0) ThrowRangeError(env, kInvalidArgument, "every must be a positive number of microseconds");
   const auto op = static_cast<AggregateOp>(RequireCount(info, 6, 6));
-  std::vector<int64_t> starts;
-  std::vector<double> values;
+  // The engine writes straight into V8 memory sized by its bound on the windows: a million
+  // windows are 16 MB, which a copy from native buffers would cost as much again.
+  Napi::BigInt64Array starts;
+  Napi::Float64Array values;
+  size_t count = 0;
   EngineError error;
-  if (!read.handle.engine->AggregateWindows(read.key, read.start, read.end, every, op, starts, values, error)) ThrowEngineError(env, error);
+  const bool ok = read.handle.engine->AggregateWindows(
+      read.key, read.start, read.end, every, op,
+      [&](size_t capacity) {
+        starts = UninitializedTypedArray<Napi::BigInt64Array>(env, capacity);
+        values = UninitializedTypedArray<Napi::Float64Array>(env, capacity);
+        return WindowColumns{starts.Data(), values.Data()};
+      },
+      count, error);
+  if (!ok) ThrowEngineError(env, error);
   Napi::Object out = Napi::Object::New(env);
-  out.Set("starts", ToTypedArray<Napi::BigInt64Array>(env, starts));
-  out.Set("values", ToTypedArray<Napi::Float64Array>(env, values));
+  out.Set("starts", FitTypedArray(env, starts, count));
+  out.Set("values", FitTypedArray(env, values, count));
   return out;
 }
 

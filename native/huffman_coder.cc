@@ -197,65 +197,144 @@ bool ReadTable(ByteReader& reader, DecodeTable& table) {
 
 }  // namespace
 
-bool DecodeHuffman(const uint8_t* data, size_t length, size_t n, uint32_t* symbols) {
+namespace {
+
+// Where decoded symbols go, in index order: as they are, or as a running sum of (step + symbol).
+struct SymbolSink {
+  uint32_t* symbols;
+  void Put(size_t i, uint32_t symbol) { symbols[i] = symbol; }
+};
+struct DeltaSink {
+  int64_t* out;
+  uint64_t current, step;
+  void Put(size_t i, uint32_t symbol) {
+    current += step + symbol;
+    out[i] = static_cast<int64_t>(current);
+  }
+};
+// The same values, written as their running total.
+struct CumulativeDeltaSink {
+  int64_t* out;
+  uint64_t current, step, total;
+  void Put(size_t i, uint32_t symbol) {
+    current += step + symbol;
+    total += current;
+    out[i] = static_cast<int64_t>(total);
+  }
+};
+
+// `sink_state` is copied in and out: a local copy stays in registers, while the caller's could
+// alias the output it writes through (and be reloaded after every store).
+template <typename Sink>
+bool DecodeStreams(const uint8_t* data, size_t length, size_t n, Sink& sink_state) {
+  Sink sink = sink_state;
   ByteReader reader(data, length);
   DecodeTable table;
   if (!ReadTable(reader, table)) return false;
-  size_t stream_lengths[kHuffmanStreams];
-  size_t assigned = 0;
   uint64_t declared[kHuffmanStreams - 1];
   for (uint64_t& stream_length : declared) {
     if (!reader.ReadVarint(stream_length)) return false;
   }
   // Checked after all the lengths are read (reading them shrinks what remains), one at a time so
   // the sum cannot wrap.
+  const uint8_t* base[kHuffmanStreams];
+  size_t bytes[kHuffmanStreams];
+  size_t assigned = 0;
   for (size_t k = 0; k + 1 < kHuffmanStreams; ++k) {
     if (declared[k] > reader.remaining() - assigned) return false;
-    stream_lengths[k] = static_cast<size_t>(declared[k]);
-    assigned += stream_lengths[k];
+    bytes[k] = static_cast<size_t>(declared[k]);
+    assigned += bytes[k];
   }
-  stream_lengths[kHuffmanStreams - 1] = reader.remaining() - assigned;
-  BitReader streams[kHuffmanStreams] = {
-      {reader.current(), stream_lengths[0]},
-      {reader.current() + stream_lengths[0], stream_lengths[1]},
-      {reader.current() + stream_lengths[0] + stream_lengths[1], stream_lengths[2]},
-      {reader.current() + stream_lengths[0] + stream_lengths[1] + stream_lengths[2], stream_lengths[3]},
-  };
-  static_assert(kHuffmanStreams == 4, "the stream setup above lists four streams");
+  bytes[kHuffmanStreams - 1] = reader.remaining() - assigned;
+  base[0] = reader.current();
+  for (size_t k = 1; k < kHuffmanStreams; ++k) base[k] = base[k - 1] + bytes[k - 1];
+  uint64_t position[kHuffmanStreams] = {};  // in bits
 
   const uint32_t* entries = table.entries;
   const uint64_t mask = LowBitsMask(table.max_length);
-  // One 57-bit peek per stream holds four codes of ≤ 12 bits (4 × 12 = 48 ≤ 57): a round decodes
-  // 16 symbols, symbol base + 4 * j + k coming from stream k.
-  static_assert(4 * kMaxHuffmanCodeLength <= BitReader::kPeekBits);
+  // A round decodes 16 symbols, symbol i + 4 * j + k from stream k, in index order: four codes
+  // of ≤ 12 bits from one 64-bit load per stream (4 × 12 + 7 ≤ 64), the four streams' lookups
+  // independent of each other.
+  static_assert(kHuffmanStreams == 4 && 4 * kMaxHuffmanCodeLength + 7 <= 64);
   constexpr size_t kRound = 4 * kHuffmanStreams;
-  size_t base = 0;
-  for (; base + kRound <= n; base += kRound) {
-    uint64_t windows[kHuffmanStreams];
-    unsigned consumed[kHuffmanStreams] = {};
-    for (size_t k = 0; k < kHuffmanStreams; ++k) windows[k] = streams[k].Peek();
-    // Streams innermost: four independent lookups in flight at each step.
-    for (size_t j = 0; j < 4; ++j) {
-      for (size_t k = 0; k < kHuffmanStreams; ++k) {
-        const uint32_t entry = entries[windows[k] & mask];
-        const unsigned code_length = entry & 0xff;
-        windows[k] >>= code_length;
-        consumed[k] += code_length;
-        symbols[base + kHuffmanStreams * j + k] = entry >> 8;
+  constexpr uint64_t kRoundBits = 4 * kMaxHuffmanCodeLength;
+  size_t i = 0;
+  while (n - i >= kRound) {
+    // Rounds whose loads all stay inside their streams, so they need no bounds check: each
+    // round moves a stream by at most kRoundBits.
+    size_t rounds = (n - i) / kRound;
+    for (size_t k = 0; k < kHuffmanStreams; ++k) {
+      const uint64_t last_load_bit = bytes[k] >= 8 ? 8 * (uint64_t{bytes[k]} - 8) : 0;
+      if (bytes[k] < 8 || position[k] > last_load_bit) {
+        rounds = 0;
+      } else {
+        rounds = std::min<size_t>(rounds, static_cast<size_t>((last_load_bit - position[k]) / kRoundBits + 1));
       }
     }
-    for (size_t k = 0; k < kHuffmanStreams; ++k) streams[k].Skip(consumed[k]);
+    if (rounds == 0) break;
+    uint64_t p0 = position[0], p1 = position[1], p2 = position[2], p3 = position[3];
+    for (; rounds > 0; --rounds, i += kRound) {
+      uint64_t w0 = LoadLE64(base[0] + (p0 >> 3)) >> (p0 & 7);
+      uint64_t w1 = LoadLE64(base[1] + (p1 >> 3)) >> (p1 & 7);
+      uint64_t w2 = LoadLE64(base[2] + (p2 >> 3)) >> (p2 & 7);
+      uint64_t w3 = LoadLE64(base[3] + (p3 >> 3)) >> (p3 & 7);
+      auto step = [&](uint64_t& window, uint64_t& pos, size_t index) {
+        const uint32_t entry = entries[window & mask];
+        const unsigned code_length = entry & 0xff;
+        window >>= code_length;
+        pos += code_length;
+        sink.Put(index, entry >> 8);
+      };
+      for (size_t j = 0; j < 4; ++j) {
+        step(w0, p0, i + 4 * j);
+        step(w1, p1, i + 4 * j + 1);
+        step(w2, p2, i + 4 * j + 2);
+        step(w3, p3, i + 4 * j + 3);
+      }
+    }
+    position[0] = p0;
+    position[1] = p1;
+    position[2] = p2;
+    position[3] = p3;
   }
-  for (size_t i = base; i < n; ++i) {
-    BitReader& stream = streams[i % kHuffmanStreams];
-    const uint32_t entry = entries[stream.Peek() & mask];
-    stream.Skip(entry & 0xff);
-    symbols[i] = entry >> 8;
+  // The last symbols of each stream, near its end: loads read zeros past it.
+  for (; i < n; ++i) {
+    const size_t k = i % kHuffmanStreams;
+    const size_t byte = static_cast<size_t>(position[k] >> 3);
+    uint64_t word = 0;
+    if (byte + 8 <= bytes[k]) {
+      word = LoadLE64(base[k] + byte);
+    } else {
+      for (size_t b = byte; b < bytes[k]; ++b) word |= static_cast<uint64_t>(base[k][b]) << (8 * (b - byte));
+    }
+    const uint32_t entry = entries[(word >> (position[k] & 7)) & mask];
+    position[k] += entry & 0xff;
+    sink.Put(i, entry >> 8);
   }
-  for (const BitReader& stream : streams) {
-    if (stream.Overran()) return false;
+  sink_state = sink;
+  for (size_t k = 0; k < kHuffmanStreams; ++k) {
+    if (position[k] > 8 * uint64_t{bytes[k]}) return false;  // read past the stream: malformed
   }
   return true;
+}
+
+}  // namespace
+
+bool DecodeHuffman(const uint8_t* data, size_t length, size_t n, uint32_t* symbols) {
+  SymbolSink sink{symbols};
+  return DecodeStreams(data, length, n, sink);
+}
+
+bool DecodeHuffmanDeltas(const uint8_t* data, size_t length, size_t n, uint64_t start, uint64_t step, uint64_t* total,
+                         int64_t* out) {
+  if (total) {
+    CumulativeDeltaSink sink{out, start, step, *total};
+    const bool ok = DecodeStreams(data, length, n, sink);
+    *total = sink.total;
+    return ok;
+  }
+  DeltaSink sink{out, start, step};
+  return DecodeStreams(data, length, n, sink);
 }
 
 }  // namespace sluice

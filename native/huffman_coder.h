@@ -25,5 +25,10 @@ bool EncodeHuffman(const uint32_t* symbols, size_t n, std::vector<uint8_t>& out)
 // Decodes exactly n symbols (table and streams) from [data, data+length) into symbols[0..n); false
 // if the input is malformed or too short.
 bool DecodeHuffman(const uint8_t* data, size_t length, size_t n, uint32_t* symbols);
+// The same, fused with delta decoding: value i is start + Σ_{k≤i} (step + symbol k), wrapping in
+// uint64. out[i] is value i, or with `total`, *total + Σ_{k≤i} value k (and *total is updated):
+// running totals, from which any run's sum is one subtraction.
+bool DecodeHuffmanDeltas(const uint8_t* data, size_t length, size_t n, uint64_t start, uint64_t step, uint64_t* total,
+                         int64_t* out);
 
 }  // namespace sluice

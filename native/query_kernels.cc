@@ -1,5 +1,7 @@
 #include "query_kernels.h"
 
+#include "accumulator.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -34,13 +36,6 @@ double SelectQuantile(std::vector<double>& values, double q) {
   const double fraction = rank - static_cast<double>(lower);
   if (fraction == 0 || lower + 1 >= values.size()) return *lower_it;
   return *lower_it + (*std::min_element(lower_it + 1, values.end()) - *lower_it) * fraction;
-}
-
-// The start of the epoch-aligned window of width `every` holding t.
-int64_t WindowStart(int64_t t, int64_t every) {
-  int64_t q = t / every;
-  if (t % every != 0 && t < 0) --q;
-  return q * every;
 }
 
 // One series' points within one window, or several series' merged.
@@ -116,7 +111,7 @@ bool ComputeWindows(Engine& engine, const std::vector<std::string>& keys, const 
         if (series.count == 0 || static_cast<uint64_t>(ts[i]) - static_cast<uint64_t>(series_window) >=
                                      static_cast<uint64_t>(request.every_us)) {
           close_series_window();
-          series_window = WindowStart(ts[i], request.every_us);
+          series_window = FloorToBucket(ts[i], request.every_us);
         }
         series.Add(ts[i], vs[i], keep_values);
       }

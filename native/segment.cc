@@ -412,8 +412,8 @@ const std::vector<BlockMeta>* Segment::Find(std::string_view key) const {
 }
 
 bool Segment::DecodeBlockForAggregation(const std::vector<BlockMeta>& blocks, size_t index, int64_t* ts,
-                                        int64_t* integers, double* values, bool& decimal, unsigned& exponent,
-                                        std::string& error) const {
+                                        int64_t* integers, double* values, bool stride_ok, bool cumulative,
+                                        AggregationBlock& shape, std::string& error) const {
   const BlockMeta& meta = blocks[index];
   const uint8_t* block = data_ + meta.offset;
   auto corrupt = [&](const char* what) {
@@ -424,19 +424,23 @@ bool Segment::DecodeBlockForAggregation(const std::vector<BlockMeta>& blocks, si
   uint32_t ts_length;
   std::memcpy(&ts_length, block, 4);
   if (ts_length > meta.length - 4) return corrupt("has a bad timestamps length");
-  if (!DecodeTimestamps(block + 4, ts_length, meta.count, ts)) return corrupt("does not decode");
   const uint8_t* value_bytes = block + 4 + ts_length;
   const size_t value_length = meta.length - 4 - ts_length;
-  decimal = integers && DecodeValuesAsDecimal(value_bytes, value_length, meta.count, integers, exponent);
-  if (!decimal && !DecodeValues(value_bytes, value_length, meta.count, values)) return corrupt("does not decode");
+  shape = AggregationBlock();
+  shape.decimal = integers && DecodeValuesAsDecimal(value_bytes, value_length, meta.count, cumulative, integers,
+                                                    shape.exponent, shape.magnitude_bound);
+  shape.cumulative = shape.decimal && cumulative;
+  if (!shape.decimal && !DecodeValues(value_bytes, value_length, meta.count, values)) return corrupt("does not decode");
+  shape.stride = stride_ok && shape.decimal &&
+                 TimestampStride(block + 4, ts_length, meta.count, shape.first_time, shape.time_step);
+  if (!shape.stride && !DecodeTimestamps(block + 4, ts_length, meta.count, ts)) return corrupt("does not decode");
   return true;
 }
 
 bool Segment::DecodeBlockInto(const std::vector<BlockMeta>& blocks, size_t index, int64_t* ts, double* values,
                               std::string& error) const {
-  bool decimal;
-  unsigned exponent;
-  return DecodeBlockForAggregation(blocks, index, ts, nullptr, values, decimal, exponent, error);
+  AggregationBlock shape;
+  return DecodeBlockForAggregation(blocks, index, ts, nullptr, values, false, false, shape, error);
 }
 
 bool Segment::DecodeBlock(const std::vector<BlockMeta>& blocks, size_t index, std::vector<int64_t>& ts,

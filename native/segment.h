@@ -51,6 +51,16 @@ struct BlockSummary {
   int64_t min_i = 0, max_i = 0, first_i = 0, last_i = 0, sum_i = 0;
 };
 
+// What Segment::DecodeBlockForAggregation filled in.
+struct AggregationBlock {
+  bool decimal = false;  // `integers` holds the values (values[i] == integers[i] / 10^exponent); else `values`
+  unsigned exponent = 0;
+  double magnitude_bound = 0;  // decimal: every |integers[i]| ≤ this
+  bool cumulative = false;     // decimal: integers[i] is the sum of integers 0..i (uint64 wrap)
+  bool stride = false;         // `ts` untouched: timestamp i is first_time + i * time_step (uint64 wrap)
+  int64_t first_time = 0, time_step = 0;
+};
+
 // One series' points to write: sorted by time, one point per timestamp.
 struct SeriesToWrite {
   std::string_view key;
@@ -106,10 +116,12 @@ class Segment {
   // The same into caller buffers of at least blocks[index].count elements (no initialisation cost).
   bool DecodeBlockInto(const std::vector<BlockMeta>& blocks, size_t index, int64_t* ts, double* values,
                        std::string& error) const;
-  // Like DecodeBlockInto, but a decimal block's values come as scaled integers (values[i] ==
-  // integers[i] / 10^exponent, `decimal` true); other blocks fill `values` (`decimal` false).
+  // Like DecodeBlockInto, but a decimal block's values come as scaled integers when `integers` is
+  // given (as running totals when `cumulative`), and its timestamps are left undecoded when
+  // `stride_ok` and they are a constant stride (`shape` says which).
   bool DecodeBlockForAggregation(const std::vector<BlockMeta>& blocks, size_t index, int64_t* ts, int64_t* integers,
-                                 double* values, bool& decimal, unsigned& exponent, std::string& error) const;
+                                 double* values, bool stride_ok, bool cumulative, AggregationBlock& shape,
+                                 std::string& error) const;
   bool DecodeBlock(const std::vector<BlockMeta>& blocks, size_t index, std::vector<int64_t>& ts,
                    std::vector<double>& values, std::string& error) const;
 

@@ -96,4 +96,17 @@ bool DecodeTimestamps(const uint8_t* data, size_t length, size_t n, int64_t* out
   return true;
 }
 
+bool TimestampStride(const uint8_t* data, size_t length, size_t n, int64_t& first, int64_t& step) {
+  if (n < 2) return false;
+  ByteReader reader(data, length);
+  uint8_t mode;
+  uint64_t start, delta;
+  if (!reader.ReadByte(mode) || mode != kArithmeticProgression || !reader.ReadLE64(start) || !reader.ReadVarint(delta)) {
+    return false;
+  }
+  first = static_cast<int64_t>(start);
+  step = static_cast<int64_t>(ZigzagDecode(delta));
+  return true;
+}
+
 }  // namespace sluice

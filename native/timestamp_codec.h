@@ -15,4 +15,9 @@ void EncodeTimestamps(const int64_t* timestamps, size_t n, std::vector<uint8_t>&
 // Decodes exactly n timestamps; false if [data, data+length) is malformed or too short.
 bool DecodeTimestamps(const uint8_t* data, size_t length, size_t n, int64_t* out);
 
+// True when the column of n ≥ 2 timestamps is stored as an arithmetic progression (the encoder's
+// mode for a constant interval): timestamp i is first + i * step, wrapping like DecodeTimestamps,
+// so readers can place points in windows by arithmetic instead of decoding them.
+bool TimestampStride(const uint8_t* data, size_t length, size_t n, int64_t& first, int64_t& step);
+
 }  // namespace sluice

@@ -200,6 +200,88 @@ describe('value codecs', () => {
   });
 });
 
+describe('aggregation reads of blocks (window aggregates)', () => {
+  /** Exact decimals d / 10^e: the scaled integers and their running totals must come back exactly. */
+  function expectDecimalIntegers(values: Float64Array): void {
+    for (const codec of ['decimal', 'decimal-entropy'] as const) {
+      let bytes: Uint8Array;
+      try {
+        bytes = addon.codecEncodeValues(values, codec).bytes;
+      } catch {
+        continue; // deltas too spread for the Huffman alphabet
+      }
+      const plain = addon.codecDecodeDecimalIntegers(bytes, values.length, false)!;
+      const totals = addon.codecDecodeDecimalIntegers(bytes, values.length, true)!;
+      expect(plain.exponent).toBe(totals.exponent);
+      const scale = 10 ** plain.exponent;
+      let total = 0n;
+      values.forEach((value, i) => {
+        const integer = plain.integers[i]!;
+        expect(Object.is(Number(integer) / scale, value), `${codec} value ${i}`).toBe(true);
+        expect(Math.abs(Number(integer))).toBeLessThanOrEqual(plain.magnitudeBound);
+        total = BigInt.asIntN(64, total + integer);
+        expect(totals.integers[i], `${codec} total ${i}`).toBe(total);
+      });
+    }
+  }
+
+  it('decode decimal blocks to their scaled integers and running totals: walks, extremes, every length', () => {
+    const walk = fc.tuple(
+      fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
+      fc.array(fc.integer({ min: -300, max: 300 }), { maxLength: 3000 }),
+      fc.constantFrom(1, 10, 100, 1000),
+    );
+    fc.assert(
+      fc.property(walk, ([start, steps, scale]) => {
+        let current = start;
+        expectDecimalIntegers(Float64Array.from([start, ...steps.map((step) => (current += step))], (x) => x / scale));
+      }),
+      { numRuns: 150 },
+    );
+    // Every length across the 16-symbol rounds and the streams' tails; huge magnitudes; one outlier.
+    for (let n = 0; n <= 70; n++) expectDecimalIntegers(Float64Array.from({ length: n }, (_, i) => ((i * 37) % 101) / 100));
+    expectDecimalIntegers(Float64Array.from({ length: 500 }, (_, i) => 2 ** 61 - 1 - i * 4096));
+    expectDecimalIntegers(Float64Array.from({ length: 500 }, (_, i) => (i % 2 ? -1 : 1) * (2 ** 52 - i)));
+    expectDecimalIntegers(Float64Array.from({ length: 1000 }, (_, i) => (i === 500 ? 1e15 : i / 100)));
+    // Other codecs have no integers.
+    expect(addon.codecDecodeDecimalIntegers(addon.codecEncodeValues(Float64Array.of(0.1, Math.PI), 'gorilla').bytes, 2, true)).toBeNull();
+    expect(addon.codecDecodeDecimalIntegers(addon.codecEncodeValues(Float64Array.of(1, 2), 'raw').bytes, 2, false)).toBeNull();
+  });
+
+  it('report a constant timestamp stride, and no stride once a single interval differs', () => {
+    fc.assert(
+      fc.property(
+        int64,
+        int64,
+        fc.integer({ min: 2, max: 3000 }),
+        fc.option(fc.tuple(fc.nat(), fc.bigInt({ min: 1n, max: 1000n })), { nil: undefined }),
+        (first, step, n, broken) => {
+          const timestamps = new BigInt64Array(n);
+          let t = first;
+          // The interval into point breakAt (≥ 2) differs from the first one.
+          const breakAt = broken && n >= 3 ? 2 + (broken[0] % (n - 2)) : -1;
+          for (let i = 0; i < n; i++) {
+            timestamps[i] = t;
+            t = BigInt.asIntN(64, t + step + (i + 1 === breakAt ? broken![1] : 0n));
+          }
+          const bytes = addon.codecEncodeTimestamps(timestamps);
+          expectTimestampsRoundTrip(timestamps);
+          const stride = addon.codecTimestampStride(bytes, n);
+          if (breakAt > 0) {
+            expect(stride).toBeNull();
+          } else {
+            expect(stride).toEqual({ first, step: BigInt.asIntN(64, step) });
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+    const single = addon.codecEncodeTimestamps(BigInt64Array.of(5n));
+    expect(addon.codecTimestampStride(single, 1)).toBeNull();
+    expect(addon.codecTimestampStride(new Uint8Array(0), 2)).toBeNull();
+  });
+});
+
 describe('codec probes: arguments and corrupt input', () => {
   it('reject wrong arguments on the native side with a code', () => {
     const unchecked = addon as unknown as Record<string, (...args: unknown[]) => unknown>;
@@ -239,6 +321,15 @@ describe('codec probes: arguments and corrupt input', () => {
       { bytes: addon.codecEncodeTimestamps(timestamps), count: 300, decode: addon.codecDecodeTimestamps },
       { bytes: addon.codecEncodeTimestamps(irregular), count: 300, decode: addon.codecDecodeTimestamps },
       ...FORCED.map((codec) => ({ bytes: addon.codecEncodeValues(values, codec).bytes, count: 300, decode: addon.codecDecodeValues })),
+      // The integer reads of window aggregates (running totals or not) over the same blocks.
+      ...(['decimal', 'decimal-entropy'] as const).flatMap((codec) =>
+        [false, true].map((cumulative) => ({
+          bytes: addon.codecEncodeValues(values, codec).bytes,
+          count: 300,
+          decode: (bytes: Uint8Array, count: number) => addon.codecDecodeDecimalIntegers(bytes, count, cumulative),
+        })),
+      ),
+      { bytes: addon.codecEncodeTimestamps(timestamps), count: 300, decode: addon.codecTimestampStride },
       {
         bytes: addon.codecEncodeValues(doublesFromBits(fc.sample(anyDoubleBits, 300)), 'gorilla').bytes,
         count: 300,

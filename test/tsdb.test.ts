@@ -496,6 +496,130 @@ describe('tumbling windows', () => {
     );
   });
 
+  it('aggregates decimal blocks exactly: constant strides, a stride broken mid-block, irregular times, gaps, large values', async () => {
+    const BLOCK = 8192; // native/segment.h kBlockPoints
+    const EVERY = { '1s': 1_000_000n, '7s': 7_000_000n, '1m': 60_000_000n, '1h': 3_600_000_000n, '1d': 86_400_000_000n };
+    const floorTo = (t: bigint, every: bigint) => t - (((t % every) + every) % every);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          n: fc.integer({ min: 1, max: 20_000 }),
+          start: fc.oneof(fc.bigInt({ min: -(2n ** 60n), max: 2n ** 60n }), fc.constantFrom(0n, 1_700_000_000_000_000n, -7n)),
+          stride: fc.constantFrom(1n, 999n, 1_000_000n, 10_000_000n, 60_000_000n, 3_600_000_000n),
+          pattern: fc.constantFrom('regular', 'broken', 'irregular', 'gap'),
+          at: fc.nat(),
+          every: fc.constantFrom(...(Object.keys(EVERY) as (keyof typeof EVERY)[])),
+          first: fc.oneof(fc.integer({ min: -100_000, max: 100_000 }), fc.constantFrom(2 ** 44, -(2 ** 43))),
+          decimals: fc.constantFrom(0, 2, 3),
+          seed: fc.integer(),
+        }),
+        async ({ n, start, stride, pattern, at, every, first, decimals, seed }) => {
+          // Timestamps: a constant stride (one breaks at `at`, one jumps there), or random intervals.
+          let random = seed >>> 0;
+          const next = () => (random = (Math.imul(random, 1664525) + 1013904223) >>> 0);
+          const ts: bigint[] = [];
+          let t = start;
+          for (let i = 0; i < n; i++) {
+            ts.push(t);
+            const breaks = i + 1 === at % n;
+            if (pattern === 'irregular') t += 1n + BigInt(next() % Number(stride * 2n));
+            else if (pattern === 'broken' && breaks) t += stride + 1n;
+            else if (pattern === 'gap' && breaks) t += stride * 1000n;
+            else t += stride;
+          }
+          // Values: a walk of integers k, written as k / 10^decimals.
+          const scale = 10 ** decimals;
+          const ks: bigint[] = [];
+          let k = first;
+          for (let i = 0; i < n; i++) {
+            ks.push(BigInt(k));
+            k += (next() % 101) - 50;
+          }
+          const dir = fs.mkdtempSync(path.join(tempDir(), 'x'));
+          const db = await sluice.open({ dir, durability: 'none' });
+          try {
+            db.writeBatch('x', {}, BigInt64Array.from(ts), Float64Array.from(ks, (v) => Number(v) / scale));
+            await db.flush();
+            // The reference: a block stores its values as integers at the smallest exponent that
+            // holds them all; each (window, block) run's sum is that integer sum over 10^e, and a
+            // window's sum is its runs' sums added in order.
+            const width = EVERY[every];
+            const windows = new Map<bigint, { count: number; sum: number; min: number; max: number; first: number; last: number }>();
+            for (let b = 0; b < n; b += BLOCK) {
+              const end = Math.min(n, b + BLOCK);
+              let e = decimals;
+              while (e > 0 && ks.slice(b, end).every((v) => v % 10n ** BigInt(decimals - e + 1) === 0n)) e--;
+              const factor = 10n ** BigInt(decimals - e);
+              for (let i = b; i < end; ) {
+                const bucket = floorTo(ts[i]!, width);
+                let j = i;
+                let sum = 0n;
+                const window = windows.get(bucket) ?? { count: 0, sum: 0, min: Infinity, max: -Infinity, first: NaN, last: NaN };
+                for (; j < end && floorTo(ts[j]!, width) === bucket; j++) {
+                  sum += ks[j]! / factor;
+                  const value = Number(ks[j]!) / scale;
+                  if (window.count === 0 && j === i) window.first = value;
+                  window.min = Math.min(window.min, value);
+                  window.max = Math.max(window.max, value);
+                  window.last = value;
+                }
+                window.count += j - i;
+                window.sum += Number(sum) / 10 ** e;
+                windows.set(bucket, window);
+                i = j;
+              }
+            }
+            for (const op of OPS) {
+              const result = db.aggregateWindows({ series: 'x', every, op });
+              expect(result.starts).toEqual(BigInt64Array.from(windows.keys()));
+              const expected = Float64Array.from(windows.values(), (w) =>
+                ({ count: w.count, sum: w.sum, avg: w.sum / w.count, min: w.min, max: w.max, first: w.first, last: w.last })[op],
+              );
+              // Bit for bit (one comparison of the whole column; the first difference is reported).
+              const bits = (values: Float64Array) => new BigUint64Array(values.buffer, values.byteOffset, values.length);
+              const actual = bits(result.values);
+              const wanted = bits(expected);
+              const differs = wanted.findIndex((word, i) => word !== actual[i]);
+              expect(differs, `${op} ${every} window ${differs}: ${result.values[differs]} vs ${expected[differs]}`).toBe(-1);
+            }
+          } finally {
+            await db.close();
+          }
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+
+  it('decodes ahead on a helper thread for long narrow-window reads: the same windows, the same corruption error', async () => {
+    const n = 200_000; // 25 blocks of 8192, one window per point: native/parallel_decoder.h takes part
+    const timestamps = BigInt64Array.from({ length: n }, (_, i) => 1_700_000_000_000_000n + BigInt(i) * 10_000_000n + (i >= 100_000 && i < 100_100 ? 1n : 0n));
+    const values = Float64Array.from({ length: n }, (_, i) => Math.round(Math.sin(i / 300) * 100_000) / 100);
+    const dir = tempDir();
+    const db = await sluice.open({ dir, durability: 'none' });
+    db.writeBatch('p', {}, timestamps, values);
+    await db.flush();
+    // Compared as bytes: bit for bit, and fast on 200,000 rows.
+    const bytesOf = (column: Float64Array | BigInt64Array) => Buffer.from(column.buffer, column.byteOffset, column.byteLength);
+    const starts = bytesOf(BigInt64Array.from(timestamps, (t) => t - (t % 1_000_000n)));
+    for (const op of OPS) {
+      const result = db.aggregateWindows({ series: 'p', every: '1s', op });
+      expect(bytesOf(result.starts).equals(starts), op).toBe(true);
+      expect(bytesOf(result.values).equals(bytesOf(op === 'count' ? new Float64Array(n).fill(1) : values)), op).toBe(true);
+    }
+    await db.close();
+    // A flipped byte in a block near the middle: reported as from a sequential read.
+    const segmentDir = path.join(dir, 'segments');
+    const file = path.join(segmentDir, fs.readdirSync(segmentDir)[0]!);
+    const bytes = fs.readFileSync(file);
+    bytes[Math.floor(bytes.length / 2)] = bytes[Math.floor(bytes.length / 2)]! ^ 0xff;
+    fs.writeFileSync(file, bytes);
+    const reopened = await openDb(dir);
+    expect(() => reopened.aggregateWindows({ series: 'p', every: '1s', op: 'avg' })).toThrow(
+      expect.objectContaining({ code: 'SLUICE_CORRUPT', message: expect.stringMatching(/block 1[0-9] .*checksum/) }),
+    );
+  });
+
   it('answers windows wider than a block from block summaries and narrow ones by decoding', async () => {
     const db = await openDb(tempDir());
     const n = 20_000;
