@@ -18,6 +18,9 @@ export class SluiceError extends Error {
   /** For SLUICE_PARSE and SLUICE_QUERY: where the input went wrong (1-based). */
   line?: number;
   column?: number;
+  /** For SLUICE_FRAME: the byte offset and 0-based index of the bad event in the message. */
+  offset?: number;
+  event?: number;
   /** For SLUICE_QUERY: what was found at `column` and what would have been accepted there. */
   found?: string;
   expected?: string;

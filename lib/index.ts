@@ -14,6 +14,7 @@ export {
   type BackendName,
 } from './server/index.js';
 export { NativeLoadError };
+export { encodeEvents, parseEventFrame, type FrameEvent, type EventFrameBatch } from './ingest/event-frame.js';
 export { parseLines, type ParseLinesOptions, type LineProtocolBatch, type LineProtocolPrecision } from './ingest/line-protocol.js';
 export {
   open,

@@ -11,4 +11,40 @@ export interface HttpBackend {
   close(): Promise<void>;
 }
 
-export type BackendFactory = (handler: HttpHandler) => HttpBackend;
+/** One WebSocket connection as the server's handlers see it, whichever backend carries it. */
+export interface WsConnection {
+  /** The producer id: unique per connection for the life of the server, from 1. */
+  readonly id: number;
+  /** The upgrade request's path and raw query string. */
+  readonly path: string;
+  readonly query: string;
+  /** Queues a message; false when the connection is gone or its send buffer is over the limit. */
+  send(data: string | Uint8Array): boolean;
+  /** Closes with a WebSocket close code (RFC 6455 §7.4) and a short reason. */
+  close(code: number, reason: string): void;
+}
+
+export interface WsHandlers {
+  /** Larger messages close the connection with 1009. */
+  maxPayloadBytes: number;
+  /** Bytes queued for one connection before send() refuses (a slow reader loses writebacks, not the server). */
+  maxSendBufferBytes: number;
+  open(connection: WsConnection): void;
+  /** `data` is valid only during the call (uWebSockets.js reuses the buffer): parse it, don't keep it. */
+  message(connection: WsConnection, data: Uint8Array, isBinary: boolean): void;
+  close(connection: WsConnection, code: number): void;
+}
+
+export interface BackendOptions {
+  /** Larger HTTP request bodies are answered 413. */
+  maxBodyBytes: number;
+  websocket?: WsHandlers;
+}
+
+export type BackendFactory = (handler: HttpHandler, options: BackendOptions) => HttpBackend;
+
+/** Producer ids are unique across both backends and every server in the process. */
+let lastConnectionId = 0;
+export function nextConnectionId(): number {
+  return ++lastConnectionId;
+}

@@ -10,6 +10,8 @@ export interface HttpRequest {
   query: string;
   /** Header values by lower-case name. */
   headers: Record<string, string>;
+  /** The request body (empty for GET and HEAD); the backend refuses bodies over its limit with 413. */
+  body: Uint8Array;
 }
 
 export interface HttpReply {
@@ -23,6 +25,10 @@ export type HttpHandler = (request: HttpRequest) => HttpReply | Promise<HttpRepl
 
 export function jsonReply(status: number, value: unknown, headers?: Record<string, string>): HttpReply {
   return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(value) };
+}
+
+export function tooLarge(limit: number): HttpReply {
+  return jsonReply(413, { error: `the request body is over the limit of ${limit} bytes`, code: 'SLUICE_TOO_LARGE' });
 }
 
 /** `200 OK`, as uWebSockets.js wants the status line. */

@@ -3,7 +3,8 @@ import { native } from '../../bindings/index.js';
 import { SluiceError } from '../errors.js';
 import { version } from '../package-info.js';
 import { open, type Database } from '../tsdb/index.js';
-import type { BackendName, HttpBackend } from './backend.js';
+import type { BackendName, BackendOptions, HttpBackend, WsConnection, WsHandlers } from './backend.js';
+import { ingestMessage, lineProtocolHandler } from './ingest.js';
 import { jsonReply, Router } from './http.js';
 import { createNodeBackend } from './node-backend.js';
 import { createUwsBackend } from './uws-backend.js';
@@ -25,6 +26,12 @@ export interface ServerOptions {
   backend?: BackendChoice;
   /** Data directory; default $SLUICE_DATA_DIR or ./sluice-data. */
   dataDir?: string;
+  /** Largest HTTP request body accepted, before and after gzip (default 64 MiB); larger: 413. */
+  maxBodyBytes?: number;
+  /** Largest WebSocket message accepted (default 16 MiB); larger: the connection closes with 1009. */
+  maxMessageBytes?: number;
+  /** Bytes queued to one WebSocket connection before writebacks to it are refused (default 4 MiB). */
+  maxSendBufferBytes?: number;
 }
 
 export interface SluiceServer {
@@ -37,6 +44,11 @@ export interface SluiceServer {
   readonly dataDir: string;
   /** The database the server serves. */
   readonly db: Database;
+  /** WebSocket connections open now. */
+  readonly connections: number;
+  /** Sends a message to the producer (WebSocket connection) with this id; false when it is gone or
+   * its send buffer is full. */
+  writeback(producer: number, data: string | Uint8Array): boolean;
   /** Stops listening, closes connections and closes the database. */
   close(): Promise<void>;
 }
@@ -45,29 +57,38 @@ function invalid(message: string): SluiceError {
   return new SluiceError('SLUICE_INVALID_ARGUMENT', message);
 }
 
+function checkSize(value: number | undefined, fallback: number, what: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1024 || value > 2 ** 31) throw invalid(`${what} must be an integer in 1024..${2 ** 31}, got ${value}`);
+  return value;
+}
+
 function validateOptions(options: ServerOptions): Required<Omit<ServerOptions, 'dataDir'>> {
   const { host = DEFAULT_HOST, port = DEFAULT_PORT, backend = 'auto' } = options;
+  const maxBodyBytes = checkSize(options.maxBodyBytes, 64 * 2 ** 20, 'maxBodyBytes');
+  const maxMessageBytes = checkSize(options.maxMessageBytes, 16 * 2 ** 20, 'maxMessageBytes');
+  const maxSendBufferBytes = checkSize(options.maxSendBufferBytes, 4 * 2 ** 20, 'maxSendBufferBytes');
   if (typeof host !== 'string' || host.length === 0) throw invalid(`host must be a non-empty string, got ${JSON.stringify(host)}`);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid(`port must be an integer in 0..65535, got ${port}`);
   if (!BACKEND_CHOICES.includes(backend)) {
     throw invalid(`backend must be one of ${BACKEND_CHOICES.join(', ')}, got ${JSON.stringify(backend)}`);
   }
-  return { host, port, backend };
+  return { host, port, backend, maxBodyBytes, maxMessageBytes, maxSendBufferBytes };
 }
 
-function createBackend(choice: BackendChoice, router: Router): { backend: HttpBackend; fallbackReason?: string } {
-  if (choice === 'node') return { backend: createNodeBackend(router.handle) };
-  if (choice === 'uws') return { backend: createUwsBackend(router.handle) };
+function createBackend(choice: BackendChoice, router: Router, options: BackendOptions): { backend: HttpBackend; fallbackReason?: string } {
+  if (choice === 'node') return { backend: createNodeBackend(router.handle, options) };
+  if (choice === 'uws') return { backend: createUwsBackend(router.handle, options) };
   try {
-    return { backend: createUwsBackend(router.handle) };
+    return { backend: createUwsBackend(router.handle, options) };
   } catch (error) {
     if ((error as SluiceError).code !== 'SLUICE_BACKEND_UNAVAILABLE') throw error;
-    return { backend: createNodeBackend(router.handle), fallbackReason: (error as Error).message };
+    return { backend: createNodeBackend(router.handle, options), fallbackReason: (error as Error).message };
   }
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<SluiceServer> {
-  const { host, port, backend: backendChoice } = validateOptions(options);
+  const { host, port, backend: backendChoice, maxBodyBytes, maxMessageBytes, maxSendBufferBytes } = validateOptions(options);
   const loadedNative = native(); // fail at start, not on the first write, when the addon cannot load
   const db = await open({ dir: options.dataDir });
   const dataDir = db.dir;
@@ -91,12 +112,23 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
   );
 
   router.add('GET', '/query', queryHandler(db));
+  router.add('POST', '/write', lineProtocolHandler(db, 1, maxBodyBytes));
+  router.add('POST', '/api/v2/write', lineProtocolHandler(db, 2, maxBodyBytes));
+
+  const producers = new Map<number, WsConnection>();
+  const websocket: WsHandlers = {
+    maxPayloadBytes: maxMessageBytes,
+    maxSendBufferBytes,
+    open: (connection) => producers.set(connection.id, connection),
+    message: (connection, data, isBinary) => ingestMessage(db, connection, data, isBinary),
+    close: (connection) => producers.delete(connection.id),
+  };
 
   let backend: HttpBackend;
   let fallbackReason: string | undefined;
   let boundPort: number;
   try {
-    ({ backend, fallbackReason } = createBackend(backendChoice, router));
+    ({ backend, fallbackReason } = createBackend(backendChoice, router, { maxBodyBytes, websocket }));
     backendName = backend.name;
     boundPort = await backend.listen(host, port).catch((error: Error) => {
       void backend.close();
@@ -117,6 +149,10 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
     fallbackReason,
     dataDir,
     db,
+    get connections() {
+      return producers.size;
+    },
+    writeback: (producer, data) => producers.get(producer)?.send(data) ?? false,
     close: () => (closing ??= backend.close().finally(() => db.close())),
   };
 }

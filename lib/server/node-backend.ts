@@ -1,15 +1,47 @@
-// The fallback backend on node:http, used where uWebSockets.js cannot load.
+// The fallback backend on node:http and the `ws` package, used where uWebSockets.js cannot load.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { BackendFactory, HttpBackend } from './backend.js';
-import type { HttpHandler, HttpReply, HttpRequest } from './http.js';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { nextConnectionId, type BackendFactory, type HttpBackend, type WsConnection } from './backend.js';
+import { tooLarge, type HttpReply, type HttpRequest } from './http.js';
+
+const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
 
 function sendReply(res: http.ServerResponse, reply: HttpReply): void {
+  if (res.headersSent || res.destroyed) return;
   res.writeHead(reply.status, reply.headers);
   res.end(reply.body);
 }
 
-export const createNodeBackend: BackendFactory = (handler: HttpHandler): HttpBackend => {
+/** The body, or null once a 413 has been sent. */
+function readBody(req: http.IncomingMessage, res: http.ServerResponse, limit: number): Promise<Uint8Array | null> {
+  return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length'] ?? NaN) > limit) {
+      res.setHeader('connection', 'close'); // do not read what we refuse
+      sendReply(res, tooLarge(limit));
+      req.destroy();
+      resolve(null);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > limit) {
+        res.setHeader('connection', 'close');
+        sendReply(res, tooLarge(limit));
+        req.destroy();
+        resolve(null);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export const createNodeBackend: BackendFactory = (handler, options): HttpBackend => {
   const server = http.createServer({ keepAlive: true }, (req, res) => {
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
@@ -22,12 +54,48 @@ export const createNodeBackend: BackendFactory = (handler: HttpHandler): HttpBac
       path: queryAt < 0 ? url : url.slice(0, queryAt),
       query: queryAt < 0 ? '' : url.slice(queryAt + 1),
       headers,
+      body: new Uint8Array(0),
     };
-    Promise.resolve()
-      .then(() => handler(request))
-      .catch((error: unknown): HttpReply => ({ status: 500, body: `internal error: ${(error as Error).message}` }))
-      .then((reply) => sendReply(res, reply));
+    const body = METHODS_WITH_BODY.has(request.method) ? readBody(req, res, options.maxBodyBytes) : Promise.resolve(request.body);
+    body
+      .then((bytes) => {
+        if (bytes === null) return undefined;
+        request.body = bytes;
+        return Promise.resolve(handler(request)).then((reply) => sendReply(res, reply));
+      })
+      .catch((error: unknown) => sendReply(res, { status: 500, body: `internal error: ${(error as Error).message}` }));
   });
+
+  const sockets = new Set<WebSocket>();
+  const websocket = options.websocket;
+  if (websocket) {
+    const wss = new WebSocketServer({ server, maxPayload: websocket.maxPayloadBytes, perMessageDeflate: false });
+    wss.on('connection', (ws, req) => {
+      const url = req.url ?? '/';
+      const queryAt = url.indexOf('?');
+      const connection: WsConnection = {
+        id: nextConnectionId(),
+        path: queryAt < 0 ? url : url.slice(0, queryAt),
+        query: queryAt < 0 ? '' : url.slice(queryAt + 1),
+        send: (message) => {
+          if (ws.readyState !== ws.OPEN || ws.bufferedAmount >= websocket.maxSendBufferBytes) return false;
+          ws.send(message, { binary: typeof message !== 'string' });
+          return true;
+        },
+        close: (code, reason) => {
+          if (ws.readyState === ws.OPEN) ws.close(code, reason);
+        },
+      };
+      sockets.add(ws);
+      ws.on('message', (data: Buffer, isBinary: boolean) => websocket.message(connection, data, isBinary));
+      ws.on('close', (code: number) => {
+        sockets.delete(ws);
+        websocket.close(connection, code);
+      });
+      ws.on('error', () => ws.terminate()); // e.g. an oversized message: ws closes with 1009 first
+      websocket.open(connection);
+    });
+  }
 
   return {
     name: 'node',
@@ -42,8 +110,10 @@ export const createNodeBackend: BackendFactory = (handler: HttpHandler): HttpBac
       }),
     close: () =>
       new Promise((resolve) => {
+        for (const ws of sockets) ws.close(1001, 'server shutting down');
         server.close(() => resolve());
         server.closeAllConnections();
+        for (const ws of sockets) ws.terminate();
       }),
   };
 };

@@ -1,26 +1,54 @@
 // The uWebSockets.js backend: the fast one, used whenever its binary loads.
 import path from 'node:path';
-import type { BackendFactory, HttpBackend } from './backend.js';
+import { nextConnectionId, type BackendFactory, type HttpBackend, type WsConnection } from './backend.js';
 import { SluiceError } from '../errors.js';
-import { statusLine, type HttpHandler, type HttpReply, type HttpRequest } from './http.js';
+import { statusLine, tooLarge, type HttpHandler, type HttpReply, type HttpRequest } from './http.js';
 
 // The part of uWebSockets.js sluice uses (its own declarations describe a newer release).
 interface UwsResponse {
   onAborted(handler: () => void): UwsResponse;
+  onData(handler: (chunk: ArrayBuffer, isLast: boolean) => void): void;
   cork(callback: () => void): UwsResponse;
   writeStatus(status: string): UwsResponse;
   writeHeader(key: string, value: string): UwsResponse;
   end(body?: string | Uint8Array): UwsResponse;
+  close(): UwsResponse;
+  upgrade(userData: object, key: string, protocol: string, extensions: string, context: unknown): void;
 }
 interface UwsRequest {
   getMethod(): string;
   getUrl(): string;
   getQuery(): string | undefined;
+  getHeader(name: string): string;
   forEach(callback: (key: string, value: string) => void): void;
+}
+interface UwsWebSocket {
+  /** 1 sent, 0 queued under backpressure, 2 dropped (over maxBackpressure). */
+  send(message: string | Uint8Array, isBinary?: boolean): number;
+  end(code?: number, reason?: string): void;
+  getBufferedAmount(): number;
+  getUserData(): UwsUserData;
+}
+interface UwsUserData {
+  path: string;
+  query: string;
+  /** Cleared by end() and by the close event: a closed uWS socket must not be touched again. */
+  open: boolean;
+  connection?: WsConnection;
+}
+interface UwsWsBehavior {
+  maxPayloadLength: number;
+  maxBackpressure: number;
+  idleTimeout: number;
+  upgrade(res: UwsResponse, req: UwsRequest, context: unknown): void;
+  open(ws: UwsWebSocket): void;
+  message(ws: UwsWebSocket, message: ArrayBuffer, isBinary: boolean): void;
+  close(ws: UwsWebSocket, code: number, message: ArrayBuffer): void;
 }
 type UwsListenSocket = object;
 interface UwsApp {
   any(pattern: string, handler: (res: UwsResponse, req: UwsRequest) => void): UwsApp;
+  ws(pattern: string, behavior: UwsWsBehavior): UwsApp;
   listen(host: string, port: number, options: number, callback: (socket: UwsListenSocket | false) => void): UwsApp;
   close(): void;
 }
@@ -65,7 +93,9 @@ function sendReply(res: UwsResponse, reply: HttpReply): void {
   res.end(reply.body);
 }
 
-export const createUwsBackend: BackendFactory = (handler: HttpHandler): HttpBackend => {
+const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
+
+export const createUwsBackend: BackendFactory = (handler, options): HttpBackend => {
   const uws = loadUws();
   const app = uws.App();
   app.any('/*', (res, req) => {
@@ -76,25 +106,113 @@ export const createUwsBackend: BackendFactory = (handler: HttpHandler): HttpBack
       path: req.getUrl(),
       query: req.getQuery() ?? '',
       headers,
+      body: new Uint8Array(0),
     };
-    let reply: HttpReply | Promise<HttpReply>;
-    try {
-      reply = handler(request);
-    } catch (error) {
-      reply = Promise.reject(error);
-    }
-    if (!(reply instanceof Promise)) {
-      sendReply(res, reply); // still corked: we are inside the request callback
-      return;
-    }
     let aborted = false;
     res.onAborted(() => (aborted = true));
-    reply
-      .catch((error: unknown): HttpReply => ({ status: 500, body: `internal error: ${(error as Error).message}` }))
-      .then((ready) => {
-        if (!aborted) res.cork(() => sendReply(res, ready));
-      });
+    const respond = (reply: HttpReply | Promise<HttpReply>, corked: boolean) => {
+      if (!(reply instanceof Promise)) {
+        if (aborted) return;
+        if (corked) sendReply(res, reply);
+        else res.cork(() => sendReply(res, reply));
+        return;
+      }
+      reply
+        .catch((error: unknown): HttpReply => ({ status: 500, body: `internal error: ${(error as Error).message}` }))
+        .then((ready) => {
+          if (!aborted) res.cork(() => sendReply(res, ready));
+        });
+    };
+    const run = (corked: boolean) => {
+      let reply: HttpReply | Promise<HttpReply>;
+      try {
+        reply = handler(request);
+      } catch (error) {
+        reply = Promise.reject(error);
+      }
+      respond(reply, corked);
+    };
+    if (!METHODS_WITH_BODY.has(request.method)) {
+      run(true); // still corked: we are inside the request callback
+      return;
+    }
+    const declared = Number(headers['content-length'] ?? NaN);
+    if (declared > options.maxBodyBytes) {
+      sendReply(res, tooLarge(options.maxBodyBytes));
+      res.close(); // do not read what we refuse
+      return;
+    }
+    // The chunks are views of uWebSockets.js's own memory, valid during the callback only: copy.
+    const chunks: Uint8Array[] = [];
+    let received = 0;
+    res.onData((chunk, isLast) => {
+      if (received > options.maxBodyBytes) return;
+      received += chunk.byteLength;
+      if (received > options.maxBodyBytes) {
+        res.cork(() => sendReply(res, tooLarge(options.maxBodyBytes)));
+        res.close();
+        return;
+      }
+      chunks.push(new Uint8Array(chunk.slice(0)));
+      if (!isLast) return;
+      request.body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      run(false);
+    });
   });
+
+  const sockets = new Set<UwsWebSocket>();
+  const websocket = options.websocket;
+  if (websocket) {
+    app.ws('/*', {
+      // uWebSockets.js drops an oversized message's connection without a close frame (1006); with
+      // room above the limit, the message handler closes it properly with 1009 instead.
+      maxPayloadLength: Math.min(2 * websocket.maxPayloadBytes, 2 ** 31 - 1),
+      maxBackpressure: websocket.maxSendBufferBytes,
+      idleTimeout: 120,
+      upgrade: (res, req, context) => {
+        const userData: UwsUserData = { path: req.getUrl(), query: req.getQuery() ?? '', open: true };
+        res.upgrade(
+          userData,
+          req.getHeader('sec-websocket-key'),
+          req.getHeader('sec-websocket-protocol'),
+          req.getHeader('sec-websocket-extensions'),
+          context,
+        );
+      },
+      open: (ws) => {
+        const data = ws.getUserData();
+        const connection: WsConnection = {
+          id: nextConnectionId(),
+          path: data.path,
+          query: data.query,
+          send: (message) =>
+            data.open && ws.getBufferedAmount() < websocket.maxSendBufferBytes && ws.send(message, typeof message !== 'string') !== 2,
+          close: (code, reason) => {
+            if (!data.open) return;
+            data.open = false;
+            ws.end(code, reason);
+          },
+        };
+        data.connection = connection;
+        sockets.add(ws);
+        websocket.open(connection);
+      },
+      message: (ws, message, isBinary) => {
+        const connection = ws.getUserData().connection!;
+        if (message.byteLength > websocket.maxPayloadBytes) {
+          connection.close(1009, `message over ${websocket.maxPayloadBytes} bytes`);
+          return;
+        }
+        websocket.message(connection, new Uint8Array(message), isBinary);
+      },
+      close: (ws, code) => {
+        sockets.delete(ws);
+        const data = ws.getUserData();
+        data.open = false;
+        websocket.close(data.connection!, code);
+      },
+    });
+  }
 
   return {
     name: 'uws',
@@ -106,6 +224,9 @@ export const createUwsBackend: BackendFactory = (handler: HttpHandler): HttpBack
           else reject(new Error(`cannot listen on ${host}:${port} (address in use, not local, or not permitted)`));
         });
       }),
-    close: async () => app.close(),
+    close: async () => {
+      for (const ws of [...sockets]) ws.getUserData().connection!.close(1001, 'server shutting down');
+      app.close();
+    },
   };
 };

@@ -132,8 +132,9 @@ function asSluiceError(error: unknown): unknown {
   const code = (error as { code?: string }).code;
   if (error instanceof SluiceError || typeof code !== 'string' || !code.startsWith('SLUICE_')) return error;
   const wrapped = new SluiceError(code as SluiceError['code'], (error as Error).message, { cause: error });
-  const { line, column } = error as { line?: number; column?: number };
+  const { line, column, offset, event } = error as { line?: number; column?: number; offset?: number; event?: number };
   if (line !== undefined) Object.assign(wrapped, { line, column });
+  if (offset !== undefined) Object.assign(wrapped, { offset, event });
   return wrapped;
 }
 

@@ -1,0 +1,112 @@
+// Points in over the network: WebSocket messages (binary Slung events, JSON text) and HTTP line
+// protocol (/write, /api/v2/write). Parsing is native, straight from the network buffer; a bad
+// message or body writes nothing of itself and says what was wrong and where.
+import { gunzipSync } from 'node:zlib';
+import { SluiceError } from '../errors.js';
+import { encodeEvents, type FrameEvent } from '../ingest/event-frame.js';
+import type { LineProtocolPrecision } from '../ingest/line-protocol.js';
+import type { Database } from '../tsdb/index.js';
+import type { WsConnection } from './backend.js';
+import { jsonReply, tooLarge, type HttpHandler, type HttpReply } from './http.js';
+
+/** RFC 6455 §7.4.1 close codes the server uses. */
+export const CLOSE_CODES = { goingAway: 1001, invalidPayload: 1007, tooBig: 1009, internalError: 1011 } as const;
+
+const MAX_JSON_EVENTS = 1_000_000;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** One WebSocket message from a producer: written whole, or refused whole and the connection closed. */
+export function ingestMessage(db: Database, connection: WsConnection, data: Uint8Array, isBinary: boolean): void {
+  try {
+    const frame = isBinary ? data : encodeEvents(parseJsonEvents(data));
+    db.writeEventFrame(frame, { producer: connection.id });
+  } catch (error) {
+    const { code, message, offset, event } = error as { code?: string; message: string; offset?: number; event?: number };
+    const refused = code === 'SLUICE_FRAME' || code === 'SLUICE_INVALID_ARGUMENT';
+    connection.send(JSON.stringify({ error: message, code: code ?? 'SLUICE_INTERNAL', event, offset }));
+    connection.close(refused ? CLOSE_CODES.invalidPayload : CLOSE_CODES.internalError, refused ? 'invalid message' : 'write failed');
+  }
+}
+
+function badJson(message: string, event?: number): SluiceError {
+  return Object.assign(new SluiceError('SLUICE_FRAME', `JSON message: ${message}`), event === undefined ? {} : { event });
+}
+
+/**
+ * A JSON text message: one event or an array of them,
+ * `{"series": "temp", "tags": {"sensor": "1"}, "timestamp": 1700000000000000, "value": 21.5}`;
+ * timestamp in µs (a number, or a string of digits beyond 2^53), the server's clock when absent.
+ */
+export function parseJsonEvents(data: Uint8Array): FrameEvent[] {
+  let text: string;
+  try {
+    text = utf8.decode(data);
+  } catch {
+    throw badJson('not valid UTF-8');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw badJson(`not JSON (${(error as Error).message})`);
+  }
+  const items = Array.isArray(value) ? value : [value];
+  if (items.length > MAX_JSON_EVENTS) throw badJson(`more than ${MAX_JSON_EVENTS} events in one message`);
+  const now = BigInt(Date.now()) * 1000n;
+  return items.map((item: unknown, i) => {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) throw badJson('each event must be an object {series, tags, timestamp, value}', i);
+    const { series, tags, timestamp, value: point } = item as Record<string, unknown>;
+    if (typeof series !== 'string' || series === '') throw badJson('"series" must be a non-empty string', i);
+    if (typeof point !== 'number') throw badJson('"value" must be a number', i);
+    if (tags !== undefined && (typeof tags !== 'object' || tags === null || Array.isArray(tags) || Object.values(tags).some((v) => typeof v !== 'string'))) {
+      throw badJson('"tags" must be an object of strings, such as {"sensor": "1"}', i);
+    }
+    let time: bigint;
+    if (timestamp === undefined) time = now;
+    else if (typeof timestamp === 'number' && Number.isSafeInteger(timestamp)) time = BigInt(timestamp);
+    else if (typeof timestamp === 'string' && /^-?\d{1,19}$/.test(timestamp)) time = BigInt(timestamp);
+    else throw badJson('"timestamp" must be µs since the epoch: a safe integer, or a string of digits', i);
+    return { series, tags: tags as Record<string, string> | undefined, timestamp: time, value: point };
+  });
+}
+
+const V1_PRECISIONS: Record<string, LineProtocolPrecision> = { n: 'ns', ns: 'ns', u: 'us', us: 'us', µ: 'us', ms: 'ms', s: 's' };
+const V2_PRECISIONS: Record<string, LineProtocolPrecision> = { ns: 'ns', us: 'us', ms: 'ms', s: 's' };
+
+/** POST /write (InfluxDB 1.x) and /api/v2/write (2.x): line protocol, optionally gzip; 204 when written. */
+export function lineProtocolHandler(db: Database, version: 1 | 2, maxBodyBytes: number): HttpHandler {
+  const precisions = version === 1 ? V1_PRECISIONS : V2_PRECISIONS;
+  return (request): HttpReply => {
+    const params = new URLSearchParams(request.query);
+    const rawPrecision = params.get('precision') ?? 'ns';
+    const precision = precisions[rawPrecision];
+    if (!precision) {
+      return influxError(400, 'SLUICE_INVALID_ARGUMENT', `precision must be one of ${Object.keys(precisions).join(', ')}, got "${rawPrecision}"`);
+    }
+    let body = request.body;
+    const encoding = (request.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (encoding === 'gzip') {
+      try {
+        body = gunzipSync(body, { maxOutputLength: maxBodyBytes });
+      } catch (error) {
+        if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return tooLarge(maxBodyBytes);
+        return influxError(400, 'SLUICE_INVALID_ARGUMENT', `the body is not valid gzip: ${(error as Error).message}`);
+      }
+    } else if (encoding !== 'identity') {
+      return influxError(415, 'SLUICE_INVALID_ARGUMENT', `content-encoding ${encoding} is not supported; use gzip or none`);
+    }
+    try {
+      db.writeLines(body, { precision });
+    } catch (error) {
+      const { code, message, line, column } = error as SluiceError;
+      if (code === 'SLUICE_PARSE' || code === 'SLUICE_INVALID_ARGUMENT') return influxError(400, code, message, { line, column });
+      return influxError(500, code ?? 'SLUICE_INTERNAL', message);
+    }
+    return { status: 204, body: '' };
+  };
+}
+
+/** Influx clients read `error` (1.x) or `code` and `message` (2.x): give both. */
+function influxError(status: number, code: string, message: string, where: { line?: number; column?: number } = {}): HttpReply {
+  return jsonReply(status, { error: message, message, code, ...where });
+}

@@ -1,0 +1,228 @@
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
+import WebSocket from 'ws';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeTempDir } from './helpers/paths.js';
+import { bindings, sluice } from './helpers/sluice.js';
+
+type Server = Awaited<ReturnType<typeof sluice.startServer>>;
+const { encodeEvents } = sluice;
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function start(backend: 'uws' | 'node', options: Parameters<typeof sluice.startServer>[0] = {}): Promise<Server> {
+  const temp = makeTempDir();
+  cleanups.push(temp.cleanup);
+  const server = await sluice.startServer({ port: 0, backend, dataDir: path.join(temp.dir, 'data'), ...options });
+  cleanups.push(() => server.close());
+  return server;
+}
+
+interface Client {
+  ws: WebSocket;
+  messages: string[];
+  closed: Promise<{ code: number; reason: string }>;
+}
+
+async function connect(server: Server, pathAndQuery = '/'): Promise<Client> {
+  const ws = new WebSocket(server.url.replace(/^http/, 'ws') + pathAndQuery);
+  cleanups.push(() => ws.terminate());
+  const messages: string[] = [];
+  ws.on('message', (data) => messages.push(data.toString()));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  return { ws, messages, closed };
+}
+
+/** The seed's frame, built by hand byte for byte (not with our encoder). */
+function seedFrame(timestamp: bigint, value: number, series: string, tags: string[]): Buffer {
+  const parts = [Buffer.alloc(20)];
+  parts[0]!.writeBigInt64LE(timestamp, 0);
+  parts[0]!.writeDoubleLE(value, 8);
+  parts[0]!.writeUInt16LE(Buffer.byteLength(series), 16);
+  parts[0]!.writeUInt16LE(tags.length, 18);
+  parts.push(Buffer.from(series));
+  for (const tag of tags) {
+    const length = Buffer.alloc(2);
+    length.writeUInt16LE(Buffer.byteLength(tag));
+    parts.push(length, Buffer.from(tag));
+  }
+  return Buffer.concat(parts);
+}
+
+/** Waits until `check` holds (the server handles messages asynchronously to the client). */
+async function eventually(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+for (const backend of ['uws', 'node'] as const) {
+  describe(`WebSocket ingest on the ${backend} backend`, () => {
+    it('stores the seed binary frame, batches of it and JSON text frames, tagging each with the producer id', async () => {
+      const server = await start(backend);
+      const events: Array<{ producers: number[]; tags: Record<string, string> }> = [];
+      server.db.live('COUNT:temp', (event) => void events.push(event));
+      const a = await connect(server);
+      const b = await connect(server);
+      a.ws.send(seedFrame(1_700_000_000_000_000n, 21.5, 'temp', ['sensor=1', 'room=hall']));
+      b.ws.send(Buffer.concat([seedFrame(2n, 1, 'temp', ['sensor=2']), seedFrame(3n, 2, 'temp', ['sensor=2']), seedFrame(4n, -0, 'hum', [])]));
+      a.ws.send(JSON.stringify({ series: 'temp', tags: { sensor: '3' }, timestamp: 5, value: 7 }));
+      b.ws.send(JSON.stringify([{ series: 'hum', timestamp: '6', value: 50 }, { series: 'hum', value: 51 }]));
+      await eventually(() => server.db.query('COUNT:temp') === 4 && server.db.query('COUNT:hum') === 3, 'all points');
+      expect(server.db.query('LAST:temp:[sensor=1 AND room=hall]')).toBe(21.5);
+      expect(server.db.query('SUM:temp:[sensor=2]')).toBe(3);
+      expect(server.db.query('MAX:hum:[]:[0,6]')).toBe(50);
+      expect(server.connections).toBe(2);
+      await eventually(() => events.length === 3, 'live events');
+      const producerOf = (sensor: string) => events.find((event) => event.tags.sensor === sensor)!.producers;
+      expect(producerOf('1')).toHaveLength(1);
+      expect(producerOf('2')).toHaveLength(1);
+      expect(producerOf('1')[0]).not.toBe(producerOf('2')[0]);
+      expect(producerOf('3')).toEqual(producerOf('1'));
+      // Writeback reaches the producer whose points triggered the event, and only it.
+      expect(server.writeback(producerOf('1')[0]!, 'from the server')).toBe(true);
+      await eventually(() => a.messages.includes('from the server'), 'the writeback');
+      expect(b.messages).toEqual([]);
+      expect(server.writeback(987_654_321, 'nobody')).toBe(false);
+    });
+
+    it('refuses a bad frame whole with an error and close code 1007, keeping earlier points and other producers', async () => {
+      const server = await start(backend);
+      const bad = await connect(server);
+      const good = await connect(server);
+      bad.ws.send(seedFrame(1n, 1, 'temp', ['sensor=1']));
+      const truncated = seedFrame(3n, 3, 'temp', ['sensor=1']).subarray(0, 25);
+      bad.ws.send(Buffer.concat([seedFrame(2n, 2, 'temp', ['sensor=1']), truncated]));
+      expect(await bad.closed).toEqual({ code: 1007, reason: 'invalid message' });
+      expect(JSON.parse(bad.messages[0]!)).toMatchObject({ code: 'SLUICE_FRAME', event: 1, offset: 34 });
+      good.ws.send(seedFrame(4n, 4, 'temp', ['sensor=2']));
+      await eventually(() => server.db.query('COUNT:temp') === 2, 'the good producer');
+      expect(server.db.query('SUM:temp:[sensor=1]')).toBe(1); // nothing of the bad frame
+      for (const [message, expected] of [
+        [seedFrame(1n, 1, 'temp', ['sensor']), /key=value/],
+        [seedFrame(1n, 1, '', []), /series name is empty/],
+        ['{"series": "temp", "value": "hot"}', /"value" must be a number/],
+        ['not json', /not JSON/],
+      ] as const) {
+        const client = await connect(server);
+        client.ws.send(message, { binary: typeof message !== 'string' });
+        expect((await client.closed).code).toBe(1007);
+        expect(JSON.parse(client.messages[0]!).error).toMatch(expected);
+      }
+      expect(server.db.query('COUNT:temp')).toBe(2);
+    });
+
+    it('closes with 1009 on a message over the limit', async () => {
+      const server = await start(backend, { maxMessageBytes: 4096 });
+      const client = await connect(server);
+      client.ws.send(Buffer.alloc(5000));
+      expect((await client.closed).code).toBe(1009);
+      const next = await connect(server);
+      next.ws.send(seedFrame(1n, 1, 'ok', []));
+      await eventually(() => server.db.query('COUNT:ok') === 1, 'a later connection');
+    });
+  });
+
+  describe(`HTTP line protocol on the ${backend} backend`, () => {
+    it('accepts /write and /api/v2/write with precision and gzip, answering 204', async () => {
+      const server = await start(backend);
+      const post = (url: string, body: string | Buffer, headers: Record<string, string> = {}) =>
+        fetch(`${server.url}${url}`, { method: 'POST', body, headers });
+      expect((await post('/write?db=telegraf', 'cpu,host=a value=1 1700000000000000000\n')).status).toBe(204);
+      expect((await post('/write?precision=u', 'cpu,host=a value=2 1700000000000001\n')).status).toBe(204);
+      expect((await post('/write?precision=s', 'cpu,host=a usage_idle=90,value=3 1700000002\n')).status).toBe(204);
+      expect((await post('/api/v2/write?org=o&bucket=b&precision=ms', gzipSync('cpu,host=b value=4 1700000003000\n'), { 'content-encoding': 'gzip' })).status).toBe(204);
+      expect(server.db.query('COUNT:cpu')).toBe(4);
+      expect(server.db.query('LAST:cpu_usage_idle')).toBe(90);
+      expect(server.db.query('FIRST:cpu:[host=a]:[]:[1s]')).toEqual([
+        { t: 1_700_000_000_000_000, value: 1 },
+        { t: 1_700_000_002_000_000, value: 3 },
+      ]);
+    });
+
+    it('answers bad bodies with 400 and where, unknown precision or encoding clearly, and oversized bodies with 413', async () => {
+      const server = await start(backend, { maxBodyBytes: 4096 });
+      const post = (url: string, body: string | Buffer, headers: Record<string, string> = {}) =>
+        fetch(`${server.url}${url}`, { method: 'POST', body, headers });
+      const bad = await post('/write', 'cpu value=1\ncpu,host=a value=\n');
+      expect(bad.status).toBe(400);
+      expect(await bad.json()).toMatchObject({ code: 'SLUICE_PARSE', line: 2, column: 18 });
+      expect(server.db.query('COUNT:cpu')).toBe(0); // all or nothing
+      const precision = await post('/api/v2/write?precision=n', 'cpu value=1');
+      expect(precision.status).toBe(400);
+      expect(((await precision.json()) as { error: string }).error).toMatch(/precision must be one of ns, us, ms, s, got "n"/);
+      expect((await post('/write', 'cpu value=1', { 'content-encoding': 'br' })).status).toBe(415);
+      expect((await post('/write', Buffer.from('not gzip'), { 'content-encoding': 'gzip' })).status).toBe(400);
+      expect((await post('/write', 'x'.repeat(5000))).status).toBe(413);
+      expect((await post('/write', gzipSync(`cpu value=1 ${'0'.repeat(10)}\n`.repeat(400)), { 'content-encoding': 'gzip' })).status).toBe(413);
+      expect((await fetch(`${server.url}/health`)).status).toBe(200); // still serving
+    });
+  });
+}
+
+describe('the binary event parser', () => {
+  const tagText = fc.string({ minLength: 1, maxLength: 6, unit: fc.constantFrom('a', 'b', '1', ' ', ',', '\\', 'é') });
+  const eventArb = fc.record({
+    series: fc.constantFrom('temp', 'cpu.usage', 'a b'),
+    tags: fc.dictionary(tagText.filter((k) => !k.includes('=')), tagText, { maxKeys: 3 }),
+    timestamp: fc.bigInt(-(2n ** 63n), 2n ** 63n - 1n),
+    value: fc.double(),
+  });
+
+  it('parses what the encoder writes: keys, times and values exactly (NaN, -0, extremes)', () => {
+    fc.assert(
+      fc.property(fc.array(eventArb, { minLength: 1, maxLength: 20 }), (events) => {
+        const batch = bindings.native().addon.parseEventFrame(encodeEvents(events));
+        expect(batch.values.length).toBe(events.length);
+        events.forEach((event, i) => {
+          const key = bindings.native().addon.seriesKey(event.series, Object.entries(event.tags).flat());
+          expect(batch.seriesKeys[batch.keyIndex[i]!]).toBe(key);
+          expect(batch.timestamps[i]).toBe(event.timestamp);
+          expect(Object.is(batch.values[i], event.value)).toBe(true);
+        });
+        expect(new Set(batch.seriesKeys).size).toBe(batch.seriesKeys.length);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('fuzz: random and truncated bytes never crash; each refusal is SLUICE_FRAME within the message', () => {
+    const check = (bytes: Uint8Array) => {
+      try {
+        bindings.native().addon.parseEventFrame(bytes);
+      } catch (error) {
+        const e = error as { code?: string; offset?: number };
+        expect(e.code, String(error)).toBe('SLUICE_FRAME');
+        expect(e.offset).toBeLessThanOrEqual(bytes.length);
+      }
+    };
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), check), { numRuns: 5000 });
+    fc.assert(
+      fc.property(fc.array(eventArb, { minLength: 1, maxLength: 5 }), fc.nat(), fc.nat({ max: 255 }), (events, at, byte) => {
+        const bytes = encodeEvents(events);
+        // Cutting inside an event (not between two) must be refused.
+        const boundaries = new Set<number>([0]);
+        let end = 0;
+        for (const event of events) boundaries.add((end += encodeEvents([event]).length));
+        const cut = bytes.subarray(0, at % bytes.length);
+        if (!boundaries.has(cut.length)) {
+          expect(() => bindings.native().addon.parseEventFrame(cut)).toThrow(expect.objectContaining({ code: 'SLUICE_FRAME' }));
+        }
+        const flipped = Uint8Array.from(bytes);
+        flipped[at % bytes.length] = byte;
+        check(flipped);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
