@@ -70,6 +70,8 @@ export const createNodeBackend: BackendFactory = (handler, options): HttpBackend
   const websocket = options.websocket;
   if (websocket) {
     const wss = new WebSocketServer({ server, maxPayload: websocket.maxPayloadBytes, perMessageDeflate: false });
+    // ws re-emits the HTTP server's errors (a taken port) here; listen() reports those itself.
+    wss.on('error', () => {});
     wss.on('connection', (ws, req) => {
       const url = req.url ?? '/';
       const queryAt = url.indexOf('?');
