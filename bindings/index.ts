@@ -122,6 +122,10 @@ export interface NativeAggregate {
 }
 
 export interface NativeEngineStats {
+  /** Points accepted by writes since the engine opened (recovered points not counted). */
+  pointsWritten: number;
+  /** Distinct series keys known (segments, log, writes). */
+  series: number;
   memtablePoints: number;
   memtableBytes: number;
   memtableSeries: number;

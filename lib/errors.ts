@@ -16,14 +16,14 @@ export type SluiceErrorCode =
 export class SluiceError extends Error {
   readonly code: SluiceErrorCode;
   /** For SLUICE_PARSE and SLUICE_QUERY: where the input went wrong (1-based). */
-  line?: number;
-  column?: number;
+  declare line?: number;
+  declare column?: number;
   /** For SLUICE_FRAME: the byte offset and 0-based index of the bad event in the message. */
-  offset?: number;
-  event?: number;
+  declare offset?: number;
+  declare event?: number;
   /** For SLUICE_QUERY: what was found at `column` and what would have been accepted there. */
-  found?: string;
-  expected?: string;
+  declare found?: string;
+  declare expected?: string;
   constructor(code: SluiceErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'SluiceError';

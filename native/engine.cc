@@ -177,6 +177,7 @@ bool Engine::Write(std::string_view key, const int64_t* timestamps, const double
     return false;
   }
   active_->Append(BufferFor(key), timestamps, values, count);
+  points_written_ += count;
   MaybeFreezeLocked(lock);
   return true;
 }
@@ -192,6 +193,7 @@ bool Engine::WriteMany(const std::vector<std::string>& keys, const uint32_t* key
     return false;
   }
   Ingest(views, key_index, timestamps, values, count);
+  points_written_ += count;
   MaybeFreezeLocked(lock);
   return true;
 }
@@ -806,6 +808,8 @@ EngineStats Engine::Stats() {
   }
   stats.wal_bytes_written = wal_.bytes_written();
   stats.wal_unsynced_bytes = wal_.unsynced_bytes();
+  stats.points_written = points_written_;
+  stats.series = catalog_.size();
   stats.flushes = flushes_;
   stats.compactions = compactions_;
   stats.segments_dropped_by_retention = retention_dropped_;

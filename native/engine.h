@@ -55,6 +55,8 @@ struct EngineStats {
   uint64_t memtable_points = 0, memtable_bytes = 0, memtable_series = 0;
   uint64_t segments = 0, segment_bytes = 0, segment_points = 0;
   uint64_t wal_bytes_written = 0, wal_unsynced_bytes = 0;
+  uint64_t points_written = 0;  // accepted since open (recovered points not counted)
+  uint64_t series = 0;          // distinct series keys known
   uint64_t flushes = 0, compactions = 0, segments_dropped_by_retention = 0;
   uint64_t recovered_points = 0, recovered_truncated_bytes = 0;
   std::vector<std::string> unreadable_segments;  // "path: reason"
@@ -149,6 +151,7 @@ class Engine {
   std::thread compaction_thread_;
 
   SeriesCatalog catalog_;
+  uint64_t points_written_ = 0;  // guarded by state_mutex_
   WalRecoveryStats recovery_;
   std::vector<std::string> unreadable_segments_;
 };

@@ -403,6 +403,8 @@ Napi::Value EngineStatsValue(const Napi::CallbackInfo& info) {
   set("memtablePoints", stats.memtable_points);
   set("memtableBytes", stats.memtable_bytes);
   set("memtableSeries", stats.memtable_series);
+  set("pointsWritten", stats.points_written);
+  set("series", stats.series);
   set("segments", stats.segments);
   set("segmentBytes", stats.segment_bytes);
   set("segmentPoints", stats.segment_points);

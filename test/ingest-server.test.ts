@@ -133,6 +133,51 @@ for (const backend of ['uws', 'node'] as const) {
     });
   });
 
+  describe(`GET /metrics on the ${backend} backend`, () => {
+    it('reports points, series, connections, refusals and live drops in the Prometheus text format', async () => {
+      const server = await start(backend);
+      const metrics = async () => {
+        const reply = await fetch(`${server.url}/metrics`);
+        expect(reply.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+        const values = new Map<string, number>();
+        for (const line of (await reply.text()).split('\n')) {
+          if (line === '' || line.startsWith('#')) continue;
+          const [name, value] = line.split(' ');
+          values.set(name!, Number(value));
+        }
+        return values;
+      };
+      const before = await metrics();
+      expect(before.get('sluice_points_written_total')).toBe(0);
+      const live = server.db.live('COUNT:temp', undefined, { bufferSize: 1 });
+      const client = await connect(server);
+      client.ws.send(seedFrame(1n, 1, 'temp', ['sensor=1']));
+      client.ws.send(seedFrame(2n, 2, 'temp', ['sensor=2']));
+      await fetch(`${server.url}/write`, { method: 'POST', body: 'temp,sensor=3 value=3 3\ntemp,sensor=3 value=4 4\n' });
+      await fetch(`${server.url}/write`, { method: 'POST', body: 'temp value=' });
+      await eventually(() => server.db.stats().pointsWritten === 4, 'the writes');
+      const after = await metrics();
+      expect(after.get('sluice_points_written_total')).toBe(4);
+      expect(after.get('sluice_series')).toBe(3);
+      expect(after.get('sluice_websocket_connections')).toBe(1);
+      expect(after.get('sluice_websocket_messages_total')).toBe(2);
+      expect(after.get('sluice_http_writes_total')).toBe(1);
+      expect(after.get('sluice_http_writes_rejected_total')).toBe(1);
+      expect(after.get('sluice_live_queries')).toBe(1);
+      expect(after.get('sluice_live_events_dropped_total')).toBe(2); // three events, room for one
+      expect(after.get('sluice_memtable_points')).toBe(4);
+      expect(after.get('process_resident_memory_bytes')).toBeGreaterThan(1e6);
+      live.close();
+      client.ws.send(Buffer.from([1]));
+      await client.closed;
+      await eventually(() => server.connections === 0, 'the close');
+      const last = await metrics();
+      expect(last.get('sluice_websocket_rejected_total')).toBe(1);
+      expect(last.get('sluice_websocket_connections')).toBe(0);
+      expect(last.get('sluice_live_events_dropped_total')).toBe(2); // kept after the query closed
+    });
+  });
+
   describe(`HTTP line protocol on the ${backend} backend`, () => {
     it('accepts /write and /api/v2/write with precision and gzip, answering 204', async () => {
       const server = await start(backend);

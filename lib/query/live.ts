@@ -509,7 +509,10 @@ function lowerBound(sorted: number[], value: number): number {
 /** Which live queries a write reaches: indexed by series name, then each query's tag filter. */
 export class LiveRegistry {
   readonly #byName = new Map<string, Set<LiveQuery>>();
+  readonly #queries = new Set<LiveQuery>();
   #count = 0;
+  /** Drops of queries already closed, so the total never goes down. */
+  #retiredDropped = 0;
 
   get size(): number {
     return this.#count;
@@ -521,6 +524,7 @@ export class LiveRegistry {
       if (!set) this.#byName.set(name, (set = new Set()));
       set.add(query);
     }
+    this.#queries.add(query);
     this.#count++;
   }
 
@@ -529,7 +533,15 @@ export class LiveRegistry {
       const set = this.#byName.get(name);
       if (set?.delete(query) && set.size === 0) this.#byName.delete(name);
     }
+    if (this.#queries.delete(query)) this.#retiredDropped += query.stats().dropped;
     this.#count--;
+  }
+
+  /** Live queries open now, and every event they (and closed ones) dropped. */
+  totals(): { queries: number; droppedEvents: number } {
+    let dropped = this.#retiredDropped;
+    for (const query of this.#queries) dropped += query.stats().dropped;
+    return { queries: this.#queries.size, droppedEvents: dropped };
   }
 
   /** Whether any live query listens to this series name (the write path's only cost otherwise). */

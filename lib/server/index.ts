@@ -9,6 +9,7 @@ import { jsonReply, Router } from './http.js';
 import { createNodeBackend } from './node-backend.js';
 import { createUwsBackend } from './uws-backend.js';
 import { queryHandler } from './query.js';
+import { metricsHandler, type ServerCounters } from './metrics.js';
 
 export type { BackendName } from './backend.js';
 
@@ -112,15 +113,21 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
   );
 
   router.add('GET', '/query', queryHandler(db));
-  router.add('POST', '/write', lineProtocolHandler(db, 1, maxBodyBytes));
-  router.add('POST', '/api/v2/write', lineProtocolHandler(db, 2, maxBodyBytes));
-
   const producers = new Map<number, WsConnection>();
+  const counters: ServerCounters = { connections: () => producers.size, websocketMessages: 0, websocketRejected: 0, httpWrites: 0, httpRejected: 0 };
+  const countHttpWrite = (written: boolean) => (written ? counters.httpWrites++ : counters.httpRejected++);
+  router.add('POST', '/write', lineProtocolHandler(db, 1, maxBodyBytes, countHttpWrite));
+  router.add('POST', '/api/v2/write', lineProtocolHandler(db, 2, maxBodyBytes, countHttpWrite));
+  router.add('GET', '/metrics', metricsHandler(db, counters));
+
   const websocket: WsHandlers = {
     maxPayloadBytes: maxMessageBytes,
     maxSendBufferBytes,
     open: (connection) => producers.set(connection.id, connection),
-    message: (connection, data, isBinary) => ingestMessage(db, connection, data, isBinary),
+    message: (connection, data, isBinary) => {
+      if (ingestMessage(db, connection, data, isBinary)) counters.websocketMessages++;
+      else counters.websocketRejected++;
+    },
     close: (connection) => producers.delete(connection.id),
   };
 

@@ -7,7 +7,7 @@ import { encodeEvents, type FrameEvent } from '../ingest/event-frame.js';
 import type { LineProtocolPrecision } from '../ingest/line-protocol.js';
 import type { Database } from '../tsdb/index.js';
 import type { WsConnection } from './backend.js';
-import { jsonReply, tooLarge, type HttpHandler, type HttpReply } from './http.js';
+import { jsonReply, tooLarge, type HttpHandler, type HttpReply, type HttpRequest } from './http.js';
 
 /** RFC 6455 §7.4.1 close codes the server uses. */
 export const CLOSE_CODES = { goingAway: 1001, invalidPayload: 1007, tooBig: 1009, internalError: 1011 } as const;
@@ -15,16 +15,19 @@ export const CLOSE_CODES = { goingAway: 1001, invalidPayload: 1007, tooBig: 1009
 const MAX_JSON_EVENTS = 1_000_000;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** One WebSocket message from a producer: written whole, or refused whole and the connection closed. */
-export function ingestMessage(db: Database, connection: WsConnection, data: Uint8Array, isBinary: boolean): void {
+/** One WebSocket message from a producer: written whole (true), or refused whole and the
+ * connection closed (false). */
+export function ingestMessage(db: Database, connection: WsConnection, data: Uint8Array, isBinary: boolean): boolean {
   try {
     const frame = isBinary ? data : encodeEvents(parseJsonEvents(data));
     db.writeEventFrame(frame, { producer: connection.id });
+    return true;
   } catch (error) {
     const { code, message, offset, event } = error as { code?: string; message: string; offset?: number; event?: number };
     const refused = code === 'SLUICE_FRAME' || code === 'SLUICE_INVALID_ARGUMENT';
     connection.send(JSON.stringify({ error: message, code: code ?? 'SLUICE_INTERNAL', event, offset }));
     connection.close(refused ? CLOSE_CODES.invalidPayload : CLOSE_CODES.internalError, refused ? 'invalid message' : 'write failed');
+    return false;
   }
 }
 
@@ -74,36 +77,42 @@ const V1_PRECISIONS: Record<string, LineProtocolPrecision> = { n: 'ns', ns: 'ns'
 const V2_PRECISIONS: Record<string, LineProtocolPrecision> = { ns: 'ns', us: 'us', ms: 'ms', s: 's' };
 
 /** POST /write (InfluxDB 1.x) and /api/v2/write (2.x): line protocol, optionally gzip; 204 when written. */
-export function lineProtocolHandler(db: Database, version: 1 | 2, maxBodyBytes: number): HttpHandler {
+export function lineProtocolHandler(db: Database, version: 1 | 2, maxBodyBytes: number, onResult: (written: boolean) => void): HttpHandler {
   const precisions = version === 1 ? V1_PRECISIONS : V2_PRECISIONS;
   return (request): HttpReply => {
-    const params = new URLSearchParams(request.query);
-    const rawPrecision = params.get('precision') ?? 'ns';
-    const precision = precisions[rawPrecision];
-    if (!precision) {
-      return influxError(400, 'SLUICE_INVALID_ARGUMENT', `precision must be one of ${Object.keys(precisions).join(', ')}, got "${rawPrecision}"`);
-    }
-    let body = request.body;
-    const encoding = (request.headers['content-encoding'] ?? 'identity').toLowerCase();
-    if (encoding === 'gzip') {
-      try {
-        body = gunzipSync(body, { maxOutputLength: maxBodyBytes });
-      } catch (error) {
-        if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return tooLarge(maxBodyBytes);
-        return influxError(400, 'SLUICE_INVALID_ARGUMENT', `the body is not valid gzip: ${(error as Error).message}`);
-      }
-    } else if (encoding !== 'identity') {
-      return influxError(415, 'SLUICE_INVALID_ARGUMENT', `content-encoding ${encoding} is not supported; use gzip or none`);
-    }
-    try {
-      db.writeLines(body, { precision });
-    } catch (error) {
-      const { code, message, line, column } = error as SluiceError;
-      if (code === 'SLUICE_PARSE' || code === 'SLUICE_INVALID_ARGUMENT') return influxError(400, code, message, { line, column });
-      return influxError(500, code ?? 'SLUICE_INTERNAL', message);
-    }
-    return { status: 204, body: '' };
+    const reply = writeLineProtocol(db, precisions, maxBodyBytes, request);
+    onResult(reply.status === 204);
+    return reply;
   };
+}
+
+function writeLineProtocol(db: Database, precisions: Record<string, LineProtocolPrecision>, maxBodyBytes: number, request: HttpRequest): HttpReply {
+  const params = new URLSearchParams(request.query);
+  const rawPrecision = params.get('precision') ?? 'ns';
+  const precision = precisions[rawPrecision];
+  if (!precision) {
+    return influxError(400, 'SLUICE_INVALID_ARGUMENT', `precision must be one of ${Object.keys(precisions).join(', ')}, got "${rawPrecision}"`);
+  }
+  let body = request.body;
+  const encoding = (request.headers['content-encoding'] ?? 'identity').toLowerCase();
+  if (encoding === 'gzip') {
+    try {
+      body = gunzipSync(body, { maxOutputLength: maxBodyBytes });
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return tooLarge(maxBodyBytes);
+      return influxError(400, 'SLUICE_INVALID_ARGUMENT', `the body is not valid gzip: ${(error as Error).message}`);
+    }
+  } else if (encoding !== 'identity') {
+    return influxError(415, 'SLUICE_INVALID_ARGUMENT', `content-encoding ${encoding} is not supported; use gzip or none`);
+  }
+  try {
+    db.writeLines(body, { precision });
+  } catch (error) {
+    const { code, message, line, column } = error as SluiceError;
+    if (code === 'SLUICE_PARSE' || code === 'SLUICE_INVALID_ARGUMENT') return influxError(400, code, message, { line, column });
+    return influxError(500, code ?? 'SLUICE_INTERNAL', message);
+  }
+  return { status: 204, body: '' };
 }
 
 /** Influx clients read `error` (1.x) or `code` and `message` (2.x): give both. */

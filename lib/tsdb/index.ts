@@ -70,7 +70,12 @@ export interface WindowResult {
   values: Float64Array;
 }
 
-export type DatabaseStats = NativeEngineStats;
+export interface DatabaseStats extends NativeEngineStats {
+  /** Live queries open on this directory (in this thread). */
+  liveQueries: number;
+  /** Events live queries dropped because their consumers fell behind. */
+  liveEventsDropped: number;
+}
 
 export interface WriteOptions {
   /** Who sent the points (e.g. a WebSocket connection id): live query events name it. */
@@ -477,7 +482,8 @@ export class Database {
   }
 
   stats(): DatabaseStats {
-    return native().addon.engineStats(this.#open());
+    const { queries, droppedEvents } = this.#live.totals();
+    return { ...native().addon.engineStats(this.#open()), liveQueries: queries, liveEventsDropped: droppedEvents };
   }
 
   /** Waits for pending work, syncs the log and releases the data directory. Safe to call twice. */
