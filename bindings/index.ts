@@ -224,6 +224,8 @@ export interface NativeEngineAddon {
     quantile: number,
     maxValues: number,
   ): { starts: BigInt64Array; values: Float64Array };
+  /** EngineWalPositions(): bytes appended to the log and bytes fsynced (cheap; for durable acks). */
+  engineWalPositions(handle: EngineHandle): { written: number; synced: number };
   /** EngineSeriesKeys(): every series key seen, in first-seen order, from position `from` on. */
   engineSeriesKeys(handle: EngineHandle, from: number): string[];
   /** SeriesKey(): the canonical series key (native/series_key.h). */

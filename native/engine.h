@@ -99,6 +99,8 @@ class Engine {
   // Drops the segments whose newest point is older than now_us - retention; returns how many.
   uint64_t ApplyRetention(int64_t now_us);
   EngineStats Stats();
+  // The log's appended and fsynced byte positions (cheap: for acknowledging durable writes).
+  void WalPositions(uint64_t& written, uint64_t& synced) const { wal_.Positions(written, synced); }
   // Every series key seen so far, in first-seen order: keys from position `from` on.
   void SeriesKeysSince(size_t from, std::vector<std::string>& out) const { catalog_.CopySince(from, out); }
   const std::string& dir() const { return options_.dir; }

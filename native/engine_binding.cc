@@ -530,6 +530,18 @@ Napi::Value EngineWindowKernel(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// engineWalPositions(handle): { written, synced } — log byte positions, for durable acks
+Napi::Value EngineWalPositions(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EngineHandle& handle = RequireHandle(info);
+  uint64_t written = 0, synced = 0;
+  handle.engine->WalPositions(written, synced);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("written", Napi::Number::New(env, static_cast<double>(written)));
+  out.Set("synced", Napi::Number::New(env, static_cast<double>(synced)));
+  return out;
+}
+
 // seriesKey(series, tags): string — the canonical key (native/series_key.h)
 Napi::Value SeriesKey(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), SeriesKeyFrom(info, 0));
@@ -555,6 +567,7 @@ void RegisterEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("engineMoments", Napi::Function::New(env, EngineMoments, "engineMoments"));
   exports.Set("engineQuantiles", Napi::Function::New(env, EngineQuantiles, "engineQuantiles"));
   exports.Set("engineWindowKernel", Napi::Function::New(env, EngineWindowKernel, "engineWindowKernel"));
+  exports.Set("engineWalPositions", Napi::Function::New(env, EngineWalPositions, "engineWalPositions"));
   exports.Set("seriesKey", Napi::Function::New(env, SeriesKey, "seriesKey"));
 }
 

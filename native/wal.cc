@@ -277,6 +277,12 @@ bool Wal::Sync(std::string& error) {
   return true;
 }
 
+void Wal::Positions(uint64_t& written, uint64_t& synced) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  written = bytes_written_;
+  synced = bytes_synced_;
+}
+
 uint64_t Wal::unsynced_bytes() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return bytes_written_ - bytes_synced_;

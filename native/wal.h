@@ -69,6 +69,9 @@ class Wal {
 
   uint64_t bytes_written() const { return bytes_written_; }
   uint64_t unsynced_bytes() const;
+  // Bytes appended, and bytes known to be on disk (fsynced; in `none` mode nothing ever is), read
+  // together: a write is durable once `synced` reaches the `written` seen right after it.
+  void Positions(uint64_t& written, uint64_t& synced) const;
   Durability durability() const { return durability_; }
 
  private:

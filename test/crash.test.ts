@@ -75,3 +75,64 @@ describe('crash safety', () => {
     }
   }, 120_000);
 });
+
+describe('crash safety over WebSocket', () => {
+  it('keeps every message the server acknowledged across kill -9 of sluice serve', async () => {
+    const { startServeProcess } = await import('./helpers/process.js');
+    const { default: WebSocket } = await import('ws');
+    const temp = makeTempDir('sluice-crash-ws-');
+    const PER_MESSAGE = 50;
+    try {
+      let next = 0;
+      for (let round = 0; round < 4; round++) {
+        const durability = round % 2 === 0 ? 'batch' : 'sync';
+        const server = await startServeProcess(['serve', '--port', '0', '--data-dir', temp.dir, '--durability', durability]);
+        const first = next;
+        const ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}/?ack=1`);
+        let acked = 0;
+        ws.on('message', (data) => (acked = Math.max(acked, (JSON.parse(data.toString()) as { ack: number }).ack)));
+        ws.on('error', () => undefined);
+        await new Promise((resolve) => ws.once('open', resolve));
+        let sent = 0;
+        const sender = setInterval(() => {
+          const message = first + sent++;
+          const events = Array.from({ length: PER_MESSAGE }, (_, i) => ({ series: 'crash', tags: { via: 'ws' }, timestamp: message * PER_MESSAGE + i, value: message }));
+          if (ws.readyState === ws.OPEN) ws.send(sluice.encodeEvents(events));
+        }, 1);
+        // Kill once some messages are acknowledged, at a random moment after.
+        await new Promise<void>((resolve) => {
+          const wait = setInterval(() => {
+            if (acked < 3) return;
+            clearInterval(wait);
+            setTimeout(resolve, Math.floor(Math.random() * 150));
+          }, 5);
+        });
+        server.child.kill('SIGKILL');
+        await server.exited;
+        clearInterval(sender);
+        ws.terminate();
+        const lastAcked = first + acked - 1;
+
+        const db = await sluice.open({ dir: temp.dir });
+        try {
+          const count = new Map<number, number>();
+          for (const { timestamps, values } of db.scanBatches({ series: 'crash', tags: { via: 'ws' } })) {
+            for (let i = 0; i < values.length; i++) {
+              expect(Math.floor(Number(timestamps[i]) / PER_MESSAGE), 'a point is its message\'s').toBe(values[i]);
+              count.set(values[i]!, (count.get(values[i]!) ?? 0) + 1);
+            }
+          }
+          for (let message = 0; message <= lastAcked; message++) {
+            expect(count.get(message), `round ${round} (${durability}): acknowledged message ${message}`).toBe(PER_MESSAGE);
+          }
+          for (const [message, points] of count) expect(points, `message ${message} is whole or absent`).toBe(PER_MESSAGE);
+          next = Math.max(lastAcked, ...count.keys()) + 1;
+        } finally {
+          await db.close();
+        }
+      }
+    } finally {
+      temp.cleanup();
+    }
+  }, 120_000);
+});

@@ -122,6 +122,20 @@ for (const backend of ['uws', 'node'] as const) {
       expect(server.db.query('COUNT:temp')).toBe(2);
     });
 
+    it('acknowledges messages in order once they are durable, when the producer asks', async () => {
+      const server = await start(backend, { durability: 'batch', syncIntervalMs: 20 });
+      const acked = await connect(server, '/?ack=1');
+      const plain = await connect(server);
+      for (let i = 1; i <= 5; i++) acked.ws.send(seedFrame(BigInt(i), i, 'temp', []));
+      await eventually(() => acked.messages.length === 5, 'five acks');
+      expect(acked.messages).toEqual([1, 2, 3, 4, 5].map((n) => `{"ack":${n}}`));
+      expect(server.db.stats().walUnsyncedBytes).toBe(0); // acked means fsynced
+      plain.ws.send(seedFrame(100n, 1, 'temp', []));
+      await eventually(() => server.db.query('COUNT:temp') === 6, 'the plain message');
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      expect(plain.messages).toEqual([]); // no acks unless asked
+    });
+
     it('closes with 1009 on a message over the limit', async () => {
       const server = await start(backend, { maxMessageBytes: 4096 });
       const client = await connect(server);

@@ -3,10 +3,12 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_DATA_DIR } from '../data-dir.js';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer, type BackendChoice } from '../server/index.js';
 import { version } from '../package-info.js';
+import type { Durability } from '../tsdb/index.js';
 import { parseChoiceArg, parseIntegerArg, parseOrUsageError } from './args.js';
 import { EXIT_FAILURE, EXIT_OK, type Command } from './command.js';
 
 const BACKENDS: readonly BackendChoice[] = ['auto', 'uws', 'node'];
+const DURABILITIES: readonly Durability[] = ['batch', 'sync', 'none'];
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -21,9 +23,12 @@ Options:
   -d, --data-dir <dir>  data directory, created if missing (default ./${DEFAULT_DATA_DIR}; env SLUICE_DATA_DIR)
       --backend <name>  auto | uws | node: uWebSockets.js, or node:http; auto falls back to
                         node:http when uWebSockets.js cannot load (default auto)
+      --durability <m>  batch | sync | none: when writes are acknowledged (default batch:
+                        in the log, fsynced within 100 ms; env SLUICE_DURABILITY)
   -h, --help            show this help
 
-Endpoints: GET /health (200 and JSON while the server runs).`,
+Endpoints: WebSocket ingest on any path, POST /write and /api/v2/write, GET /query,
+GET /metrics, GET /health (docs/server.md).`,
 
   async run(args) {
     const { values } = parseOrUsageError(() =>
@@ -35,6 +40,7 @@ Endpoints: GET /health (200 and JSON while the server runs).`,
           host: { type: 'string' },
           'data-dir': { type: 'string', short: 'd' },
           backend: { type: 'string' },
+          durability: { type: 'string' },
           help: { type: 'boolean', short: 'h' },
         },
       }),
@@ -47,8 +53,9 @@ Endpoints: GET /health (200 and JSON while the server runs).`,
     const port = rawPort === undefined ? DEFAULT_PORT : parseIntegerArg(rawPort, '--port', 0, 65535);
     const backend = parseChoiceArg(values.backend ?? 'auto', '--backend', BACKENDS);
     const host = values.host ?? process.env.SLUICE_HOST ?? DEFAULT_HOST;
+    const durability = parseChoiceArg(values.durability ?? process.env.SLUICE_DURABILITY ?? 'batch', '--durability', DURABILITIES);
 
-    const server = await startServer({ host, port, backend, dataDir: values['data-dir'] });
+    const server = await startServer({ host, port, backend, durability, dataDir: values['data-dir'] });
     if (server.fallbackReason) {
       console.error(`sluice serve: using node:http because ${server.fallbackReason}`);
     }

@@ -18,6 +18,10 @@ export interface WsConnection {
   /** The upgrade request's path and raw query string. */
   readonly path: string;
   readonly query: string;
+  /** The producer asked for acks (`?ack=1`): `{"ack": n}` once its first n messages are durable. */
+  readonly acks: boolean;
+  /** Messages written so far (the sequence number of the last one). */
+  written: number;
   /** Queues a message; false when the connection is gone or its send buffer is over the limit. */
   send(data: string | Uint8Array): boolean;
   /** Closes with a WebSocket close code (RFC 6455 §7.4) and a short reason. */
@@ -42,6 +46,12 @@ export interface BackendOptions {
 }
 
 export type BackendFactory = (handler: HttpHandler, options: BackendOptions) => HttpBackend;
+
+/** Whether the upgrade's query string asks for acks. */
+export function wantsAcks(query: string): boolean {
+  const value = new URLSearchParams(query).get('ack');
+  return value === '1' || value === 'true';
+}
 
 /** Producer ids are unique across both backends and every server in the process. */
 let lastConnectionId = 0;

@@ -2,7 +2,7 @@
 import { native } from '../../bindings/index.js';
 import { SluiceError } from '../errors.js';
 import { version } from '../package-info.js';
-import { open, type Database } from '../tsdb/index.js';
+import { open, type Database, type Durability } from '../tsdb/index.js';
 import type { BackendName, BackendOptions, HttpBackend, WsConnection, WsHandlers } from './backend.js';
 import { ingestMessage, lineProtocolHandler } from './ingest.js';
 import { jsonReply, Router } from './http.js';
@@ -27,6 +27,10 @@ export interface ServerOptions {
   backend?: BackendChoice;
   /** Data directory; default $SLUICE_DATA_DIR or ./sluice-data. */
   dataDir?: string;
+  /** When writes are acknowledged (default `batch`; see the embedded database's open()). */
+  durability?: Durability;
+  /** `batch` mode: the longest time between a write and its fsync (default 100 ms). */
+  syncIntervalMs?: number;
   /** Largest HTTP request body accepted, before and after gzip (default 64 MiB); larger: 413. */
   maxBodyBytes?: number;
   /** Largest WebSocket message accepted (default 16 MiB); larger: the connection closes with 1009. */
@@ -64,7 +68,7 @@ function checkSize(value: number | undefined, fallback: number, what: string): n
   return value;
 }
 
-function validateOptions(options: ServerOptions): Required<Omit<ServerOptions, 'dataDir'>> {
+function validateOptions(options: ServerOptions): Required<Omit<ServerOptions, 'dataDir' | 'durability' | 'syncIntervalMs'>> {
   const { host = DEFAULT_HOST, port = DEFAULT_PORT, backend = 'auto' } = options;
   const maxBodyBytes = checkSize(options.maxBodyBytes, 64 * 2 ** 20, 'maxBodyBytes');
   const maxMessageBytes = checkSize(options.maxMessageBytes, 16 * 2 ** 20, 'maxMessageBytes');
@@ -91,7 +95,7 @@ function createBackend(choice: BackendChoice, router: Router, options: BackendOp
 export async function startServer(options: ServerOptions = {}): Promise<SluiceServer> {
   const { host, port, backend: backendChoice, maxBodyBytes, maxMessageBytes, maxSendBufferBytes } = validateOptions(options);
   const loadedNative = native(); // fail at start, not on the first write, when the addon cannot load
-  const db = await open({ dir: options.dataDir });
+  const db = await open({ dir: options.dataDir, durability: options.durability, syncIntervalMs: options.syncIntervalMs });
   const dataDir = db.dir;
   const startedAt = Date.now();
 

@@ -21,6 +21,14 @@ export function ingestMessage(db: Database, connection: WsConnection, data: Uint
   try {
     const frame = isBinary ? data : encodeEvents(parseJsonEvents(data));
     db.writeEventFrame(frame, { producer: connection.id });
+    if (connection.acks) {
+      // Messages are numbered from 1 per connection; acks go out in order once durable.
+      const sequence = ++connection.written;
+      db.whenDurable().then(
+        () => connection.send(`{"ack":${sequence}}`),
+        () => undefined, // the database closed: no ack, the producer resends
+      );
+    }
     return true;
   } catch (error) {
     const { code, message, offset, event } = error as { code?: string; message: string; offset?: number; event?: number };

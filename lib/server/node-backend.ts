@@ -2,7 +2,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { nextConnectionId, type BackendFactory, type HttpBackend, type WsConnection } from './backend.js';
+import { nextConnectionId, wantsAcks, type BackendFactory, type HttpBackend, type WsConnection } from './backend.js';
 import { tooLarge, type HttpReply, type HttpRequest } from './http.js';
 
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
@@ -79,6 +79,8 @@ export const createNodeBackend: BackendFactory = (handler, options): HttpBackend
         id: nextConnectionId(),
         path: queryAt < 0 ? url : url.slice(0, queryAt),
         query: queryAt < 0 ? '' : url.slice(queryAt + 1),
+        acks: wantsAcks(queryAt < 0 ? '' : url.slice(queryAt + 1)),
+        written: 0,
         send: (message) => {
           if (ws.readyState !== ws.OPEN || ws.bufferedAmount >= websocket.maxSendBufferBytes) return false;
           ws.send(message, { binary: typeof message !== 'string' });

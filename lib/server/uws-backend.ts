@@ -1,6 +1,6 @@
 // The uWebSockets.js backend: the fast one, used whenever its binary loads.
 import path from 'node:path';
-import { nextConnectionId, type BackendFactory, type HttpBackend, type WsConnection } from './backend.js';
+import { nextConnectionId, wantsAcks, type BackendFactory, type HttpBackend, type WsConnection } from './backend.js';
 import { SluiceError } from '../errors.js';
 import { statusLine, tooLarge, type HttpHandler, type HttpReply, type HttpRequest } from './http.js';
 
@@ -185,6 +185,8 @@ export const createUwsBackend: BackendFactory = (handler, options): HttpBackend 
           id: nextConnectionId(),
           path: data.path,
           query: data.query,
+          acks: wantsAcks(data.query),
+          written: 0,
           send: (message) =>
             data.open && ws.getBufferedAmount() < websocket.maxSendBufferBytes && ws.send(message, typeof message !== 'string') !== 2,
           close: (code, reason) => {

@@ -198,10 +198,19 @@ export class Database {
   readonly #myLiveQueries = new Set<LiveQuery>();
   #index: SeriesIndex | undefined;
 
+  /** When writes are acknowledged (see OpenOptions.durability). */
+  readonly durability: Durability;
+  /** whenDurable() callers waiting for the log's fsync to reach their position, in order. */
+  #durableWaiters: Array<{ position: number; resolve: () => void; reject: (error: unknown) => void }> = [];
+  #durablePoll: ReturnType<typeof setTimeout> | undefined;
+  readonly #syncIntervalMs: number;
+
   /** @internal use open() */
-  constructor(handle: EngineHandle, dir: string) {
+  constructor(handle: EngineHandle, dir: string, durability: Durability = 'batch', syncIntervalMs = 100) {
     this.#handle = handle;
     this.dir = dir;
+    this.durability = durability;
+    this.#syncIntervalMs = syncIntervalMs;
     let shared = liveRegistries.get(dir);
     if (!shared) liveRegistries.set(dir, (shared = { registry: new LiveRegistry(), users: 0 }));
     shared.users++;
@@ -301,6 +310,37 @@ export class Database {
     }
     if (this.#live.size > 0 && points > 0) this.#dispatchParsed(native().addon.parseEventFrame(input), producer);
     return points;
+  }
+
+  /**
+   * Resolves once every write made so far is durable as the database's mode promises: at once for
+   * `sync` (each write was fsynced) and `none` (memory only, nothing more to wait for); for `batch`,
+   * after the group commit's fsync that covers them (within syncIntervalMs).
+   */
+  whenDurable(): Promise<void> {
+    const handle = this.#open();
+    if (this.durability !== 'batch') return Promise.resolve();
+    const { written, synced } = native().addon.engineWalPositions(handle);
+    if (synced >= written) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#durableWaiters.push({ position: written, resolve, reject });
+      this.#pollDurable();
+    });
+  }
+
+  #pollDurable(): void {
+    if (this.#durablePoll !== undefined || this.#durableWaiters.length === 0) return;
+    // A few looks per sync interval: acks lag the fsync by at most a quarter of it.
+    const delay = Math.max(1, Math.min(10, Math.floor(this.#syncIntervalMs / 4)));
+    this.#durablePoll = setTimeout(() => {
+      this.#durablePoll = undefined;
+      if (!this.#handle) return;
+      const { synced } = native().addon.engineWalPositions(this.#handle);
+      let ready = 0;
+      while (ready < this.#durableWaiters.length && this.#durableWaiters[ready]!.position <= synced) ready++;
+      for (const waiter of this.#durableWaiters.splice(0, ready)) waiter.resolve();
+      this.#pollDurable();
+    }, delay);
   }
 
   /** Live dispatch of a parsed network batch, one call per run of one series. */
@@ -491,6 +531,12 @@ export class Database {
     const handle = this.#handle;
     if (!handle) return;
     for (const query of [...this.#myLiveQueries]) query.close();
+    if (this.#durablePoll !== undefined) clearTimeout(this.#durablePoll);
+    this.#durablePoll = undefined;
+    // The log is synced by the engine's last close, but this handle cannot confirm it any more.
+    for (const waiter of this.#durableWaiters.splice(0)) {
+      waiter.reject(new SluiceError('SLUICE_CLOSED', `the database at ${this.dir} closed before the fsync of these writes was confirmed`));
+    }
     const shared = liveRegistries.get(this.dir);
     if (shared && --shared.users === 0) liveRegistries.delete(this.dir);
     this.#handle = undefined;
@@ -542,7 +588,7 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
   });
   try {
     const handle = native().addon.engineOpen(dir, code, syncIntervalMs, memtableBytes, retentionUs, compactionTrigger, downsample);
-    return new Database(handle, dir);
+    return new Database(handle, dir, durability, syncIntervalMs);
   } catch (error) {
     throw asSluiceError(error);
   }
