@@ -28,7 +28,10 @@
         "native/line_protocol.cc",
         "native/line_protocol_binding.cc",
         "native/event_frame.cc",
-        "native/event_frame_binding.cc"
+        "native/event_frame_binding.cc",
+        "native/snappy_decoder.cc",
+        "native/remote_write.cc",
+        "native/remote_write_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

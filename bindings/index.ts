@@ -88,9 +88,17 @@ export interface NativeAddon {
   parseLineProtocol(input: Uint8Array, precision: LineProtocolPrecision, defaultTimestampUs: bigint): LineProtocolBatch;
   /** native/event_frame_binding.cc ParseEventFrameProbe(): Slung binary events; SLUICE_FRAME with offset and event. */
   parseEventFrame(input: Uint8Array): EventFrameBatch;
+  /**
+   * native/remote_write_binding.cc ParseRemoteWriteProbe(): a Prometheus remote_write body (snappy
+   * block + protobuf WriteRequest); SLUICE_PARSE with `offset`, or SLUICE_TOO_LARGE when the snappy
+   * preamble declares more than maxUncompressedBytes.
+   */
+  parseRemoteWrite(body: Uint8Array, maxUncompressedBytes: number): EventFrameBatch;
+  /** native/remote_write_binding.cc SnappyDecompressProbe(): the snappy block decoder alone; SLUICE_PARSE with `offset`, SLUICE_TOO_LARGE past the maximum. */
+  snappyDecompress(input: Uint8Array, maxUncompressedBytes: number): Uint8Array;
 }
 
-/** The points of one WebSocket binary message (native/event_frame.h). */
+/** The points of one WebSocket binary message (native/event_frame.h) or remote_write body (native/remote_write.h). */
 export interface EventFrameBatch {
   seriesKeys: string[];
   keyIndex: Uint32Array;
@@ -169,6 +177,8 @@ export interface NativeEngineAddon {
   ): { points: number; skippedStringFields: number };
   /** EngineWriteEventFrame(): parses a WebSocket binary message whole, then writes it; returns the points. */
   engineWriteEventFrame(handle: EngineHandle, input: Uint8Array): number;
+  /** EngineWriteRemoteWrite(): decodes a Prometheus remote_write body whole, then writes it; returns the points. */
+  engineWriteRemoteWrite(handle: EngineHandle, body: Uint8Array, maxUncompressedBytes: number): number;
   /** EngineAggregate(): op 0 count, 1 sum, 2 avg, 3 min, 4 max, 5 first, 6 last. */
   engineAggregate(handle: EngineHandle, series: string, tags: string[], start: bigint, end: bigint, op: number): NativeAggregate;
   /** EngineAggregateWindows(): epoch-aligned tumbling windows of everyUs; only windows with points. */

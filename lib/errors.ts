@@ -10,7 +10,8 @@ export type SluiceErrorCode =
   | 'SLUICE_PARSE'
   | 'SLUICE_QUERY'
   | 'SLUICE_LIMIT'
-  | 'SLUICE_FRAME';
+  | 'SLUICE_FRAME'
+  | 'SLUICE_TOO_LARGE';
 
 /** An error with a stable `code`; the message says what was wrong, where, and what is accepted. */
 export class SluiceError extends Error {
@@ -18,7 +19,9 @@ export class SluiceError extends Error {
   /** For SLUICE_PARSE and SLUICE_QUERY: where the input went wrong (1-based). */
   declare line?: number;
   declare column?: number;
-  /** For SLUICE_FRAME: the byte offset and 0-based index of the bad event in the message. */
+  /** For SLUICE_FRAME: the byte offset and 0-based index of the bad event in the message; for a
+   * remote_write SLUICE_PARSE: the byte offset (in the snappy body or the uncompressed protobuf, as
+   * the message says). */
   declare offset?: number;
   declare event?: number;
   /** For SLUICE_QUERY: what was found at `column` and what would have been accepted there. */

@@ -32,6 +32,7 @@ export {
   type WindowResult,
   type WriteOptions,
   type WriteLinesOptions,
+  type WriteRemoteWriteOptions,
   type QueryOptions,
 } from './tsdb/index.js';
 export {

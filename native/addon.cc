@@ -7,6 +7,7 @@
 #include "engine_binding.h"
 #include "event_frame_binding.h"
 #include "line_protocol_binding.h"
+#include "remote_write_binding.h"
 
 namespace {
 
@@ -17,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sluice::RegisterCodecProbe(env, exports);
   sluice::RegisterLineProtocol(env, exports);
   sluice::RegisterEventFrame(env, exports);
+  sluice::RegisterRemoteWrite(env, exports);
   return exports;
 }
 

@@ -12,6 +12,7 @@
 #include "event_frame_binding.h"
 #include "line_protocol_binding.h"
 #include "query_kernels.h"
+#include "remote_write_binding.h"
 #include "series_key.h"
 #include "typed_columns.h"
 
@@ -224,6 +225,18 @@ Napi::Value EngineWriteEventFrame(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   EngineHandle& handle = RequireHandle(info);
   ParsedPoints& parsed = ParseEventFrameArgument(info, 1);
+  const size_t points = parsed.values.size();
+  WriteParsed(env, handle, parsed);
+  return Napi::Number::New(env, static_cast<double>(points));
+}
+
+// engineWriteRemoteWrite(handle, body: Uint8Array, maxUncompressedBytes): { points } — a Prometheus
+// remote_write body (snappy + protobuf), decoded whole, then written (nothing on a bad byte:
+// SLUICE_PARSE; a declared size over the limit: SLUICE_TOO_LARGE)
+Napi::Value EngineWriteRemoteWrite(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EngineHandle& handle = RequireHandle(info);
+  ParsedPoints& parsed = ParseRemoteWriteArguments(info, 1);
   const size_t points = parsed.values.size();
   WriteParsed(env, handle, parsed);
   return Napi::Number::New(env, static_cast<double>(points));
@@ -555,6 +568,7 @@ void RegisterEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("engineWritePoint", Napi::Function::New(env, EngineWritePoint, "engineWritePoint"));
   exports.Set("engineWriteLines", Napi::Function::New(env, EngineWriteLines, "engineWriteLines"));
   exports.Set("engineWriteEventFrame", Napi::Function::New(env, EngineWriteEventFrame, "engineWriteEventFrame"));
+  exports.Set("engineWriteRemoteWrite", Napi::Function::New(env, EngineWriteRemoteWrite, "engineWriteRemoteWrite"));
   exports.Set("engineAggregate", Napi::Function::New(env, EngineAggregate, "engineAggregate"));
   exports.Set("engineAggregateWindows", Napi::Function::New(env, EngineAggregateWindows, "engineAggregateWindows"));
   exports.Set("engineScan", Napi::Function::New(env, EngineScan, "engineScan"));

@@ -18,6 +18,8 @@ inline constexpr const char* kCorrupt = "SLUICE_CORRUPT";
 // Text input (line protocol, a query) that does not parse; errors say where.
 inline constexpr const char* kParse = "SLUICE_PARSE";
 inline constexpr const char* kFrame = "SLUICE_FRAME";
+// Input that declares more than the caller allows (a remote_write snappy preamble over the limit).
+inline constexpr const char* kTooLarge = "SLUICE_TOO_LARGE";
 
 [[noreturn]] inline void ThrowTypeError(Napi::Env env, const char* code, const std::string& message) {
   Napi::TypeError error = Napi::TypeError::New(env, message);

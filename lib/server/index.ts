@@ -4,7 +4,7 @@ import { SluiceError } from '../errors.js';
 import { version } from '../package-info.js';
 import { open, type Database, type Durability } from '../tsdb/index.js';
 import type { BackendName, BackendOptions, HttpBackend, WsConnection, WsHandlers } from './backend.js';
-import { ingestMessage, lineProtocolHandler } from './ingest.js';
+import { ingestMessage, lineProtocolHandler, remoteWriteHandler } from './ingest.js';
 import { jsonReply, Router } from './http.js';
 import { createNodeBackend } from './node-backend.js';
 import { createUwsBackend } from './uws-backend.js';
@@ -31,7 +31,7 @@ export interface ServerOptions {
   durability?: Durability;
   /** `batch` mode: the longest time between a write and its fsync (default 100 ms). */
   syncIntervalMs?: number;
-  /** Largest HTTP request body accepted, before and after gzip (default 64 MiB); larger: 413. */
+  /** Largest HTTP request body accepted, before and after gzip or snappy (default 64 MiB); larger: 413. */
   maxBodyBytes?: number;
   /** Largest WebSocket message accepted (default 16 MiB); larger: the connection closes with 1009. */
   maxMessageBytes?: number;
@@ -122,6 +122,7 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
   const countHttpWrite = (written: boolean) => (written ? counters.httpWrites++ : counters.httpRejected++);
   router.add('POST', '/write', lineProtocolHandler(db, 1, maxBodyBytes, countHttpWrite));
   router.add('POST', '/api/v2/write', lineProtocolHandler(db, 2, maxBodyBytes, countHttpWrite));
+  router.add('POST', '/api/v1/write', remoteWriteHandler(db, maxBodyBytes, countHttpWrite));
   router.add('GET', '/metrics', metricsHandler(db, counters));
 
   const websocket: WsHandlers = {

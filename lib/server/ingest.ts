@@ -1,5 +1,5 @@
-// Points in over the network: WebSocket messages (binary Slung events, JSON text) and HTTP line
-// protocol (/write, /api/v2/write). Parsing is native, straight from the network buffer; a bad
+// Points in over the network: WebSocket messages (binary Slung events, JSON text), HTTP line
+// protocol (/write, /api/v2/write) and Prometheus remote_write (/api/v1/write). Parsing is native, straight from the network buffer; a bad
 // message or body writes nothing of itself and says what was wrong and where.
 import { gunzipSync } from 'node:zlib';
 import { SluiceError } from '../errors.js';
@@ -126,4 +126,53 @@ function writeLineProtocol(db: Database, precisions: Record<string, LineProtocol
 /** Influx clients read `error` (1.x) or `code` and `message` (2.x): give both. */
 function influxError(status: number, code: string, message: string, where: { line?: number; column?: number } = {}): HttpReply {
   return jsonReply(status, { error: message, message, code, ...where });
+}
+
+/**
+ * POST /api/v1/write: Prometheus remote_write 1.0, a snappy block holding a protobuf WriteRequest;
+ * 204 when written. The body's uncompressed size is held to maxBodyBytes too (413 when the snappy
+ * preamble declares more).
+ */
+export function remoteWriteHandler(db: Database, maxBodyBytes: number, onResult: (written: boolean) => void): HttpHandler {
+  return (request): HttpReply => {
+    const reply = writeRemoteWrite(db, maxBodyBytes, request);
+    onResult(reply.status === 204);
+    return reply;
+  };
+}
+
+function writeRemoteWrite(db: Database, maxBodyBytes: number, request: HttpRequest): HttpReply {
+  const encoding = request.headers['content-encoding']?.trim().toLowerCase();
+  if (encoding !== undefined && encoding !== 'snappy') {
+    return remoteWriteError(415, 'SLUICE_INVALID_ARGUMENT', `content-encoding ${encoding} is not supported; remote_write bodies are snappy`);
+  }
+  const contentType = request.headers['content-type'];
+  if (contentType !== undefined && !isWriteRequestType(contentType)) {
+    return remoteWriteError(
+      415,
+      'SLUICE_INVALID_ARGUMENT',
+      `content-type ${contentType} is not supported; use application/x-protobuf (remote_write 1.0, prometheus.WriteRequest)`,
+    );
+  }
+  try {
+    db.writeRemoteWrite(request.body, { maxUncompressedBytes: maxBodyBytes });
+  } catch (error) {
+    const { code, message, offset } = error as SluiceError;
+    if (code === 'SLUICE_TOO_LARGE') return remoteWriteError(413, code, message);
+    if (code === 'SLUICE_PARSE' || code === 'SLUICE_INVALID_ARGUMENT') return remoteWriteError(400, code, message, offset);
+    return remoteWriteError(500, code ?? 'SLUICE_INTERNAL', message);
+  }
+  return { status: 204, body: '' };
+}
+
+/** application/x-protobuf, with no `proto` parameter or the 1.0 message (2.0 sends io.prometheus.write.v2.Request). */
+function isWriteRequestType(contentType: string): boolean {
+  const [mediaType, ...parameters] = contentType.split(';').map((part) => part.trim().toLowerCase());
+  if (mediaType !== 'application/x-protobuf') return false;
+  const proto = parameters.find((parameter) => parameter.startsWith('proto='));
+  return proto === undefined || proto.slice('proto='.length).replace(/^"|"$/g, '') === 'prometheus.writerequest';
+}
+
+function remoteWriteError(status: number, code: string, message: string, offset?: number): HttpReply {
+  return jsonReply(status, { error: message, message, code, ...(offset === undefined ? {} : { offset }) });
 }

@@ -11,7 +11,8 @@ interface UwsResponse {
   cork(callback: () => void): UwsResponse;
   writeStatus(status: string): UwsResponse;
   writeHeader(key: string, value: string): UwsResponse;
-  end(body?: string | Uint8Array): UwsResponse;
+  /** closeConnection: close the socket once the response is out (the response must not be touched after end). */
+  end(body?: string | Uint8Array, closeConnection?: boolean): UwsResponse;
   close(): UwsResponse;
   upgrade(userData: object, key: string, protocol: string, extensions: string, context: unknown): void;
 }
@@ -87,10 +88,10 @@ export function loadUws(): UwsModule {
   }
 }
 
-function sendReply(res: UwsResponse, reply: HttpReply): void {
+function sendReply(res: UwsResponse, reply: HttpReply, closeConnection = false): void {
   res.writeStatus(statusLine(reply.status));
   if (reply.headers) for (const [key, value] of Object.entries(reply.headers)) res.writeHeader(key, value);
-  res.end(reply.body);
+  res.end(reply.body, closeConnection);
 }
 
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
@@ -138,8 +139,7 @@ export const createUwsBackend: BackendFactory = (handler, options): HttpBackend 
     }
     const declared = Number(headers['content-length'] ?? NaN);
     if (declared > options.maxBodyBytes) {
-      sendReply(res, tooLarge(options.maxBodyBytes));
-      res.close(); // do not read what we refuse
+      sendReply(res, tooLarge(options.maxBodyBytes), true); // and close: do not read what we refuse
       return;
     }
     // The chunks are views of uWebSockets.js's own memory, valid during the callback only: copy.
@@ -149,8 +149,7 @@ export const createUwsBackend: BackendFactory = (handler, options): HttpBackend 
       if (received > options.maxBodyBytes) return;
       received += chunk.byteLength;
       if (received > options.maxBodyBytes) {
-        res.cork(() => sendReply(res, tooLarge(options.maxBodyBytes)));
-        res.close();
+        res.cork(() => sendReply(res, tooLarge(options.maxBodyBytes), true));
         return;
       }
       chunks.push(new Uint8Array(chunk.slice(0)));

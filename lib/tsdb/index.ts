@@ -84,6 +84,14 @@ export interface WriteOptions {
 
 export interface WriteLinesOptions extends ParseLinesOptions, WriteOptions {}
 
+export interface WriteRemoteWriteOptions extends WriteOptions {
+  /** Largest uncompressed WriteRequest accepted (default 64 MiB, at most 2^32): a snappy preamble
+   * declaring more is refused with SLUICE_TOO_LARGE before anything is allocated. */
+  maxUncompressedBytes?: number;
+}
+
+const DEFAULT_MAX_UNCOMPRESSED_BYTES = 64 * 2 ** 20;
+
 export interface QueryOptions {
   /** The time `now` and durations in the range refer to (µs); default the clock. */
   now?: Timestamp;
@@ -341,6 +349,32 @@ export class Database {
       for (const waiter of this.#durableWaiters.splice(0, ready)) waiter.resolve();
       this.#pollDurable();
     }, delay);
+  }
+
+  /**
+   * Writes one Prometheus remote_write body (docs/websocket.md#prometheus-remote_write): a snappy
+   * block holding a protobuf WriteRequest. `__name__` names the series, the other labels are its
+   * tags, timestamps go from ms to µs. All or nothing: a bad byte or a series without `__name__`
+   * throws SLUICE_PARSE with `offset`; returns the points written.
+   */
+  writeRemoteWrite(body: Uint8Array, options: WriteRemoteWriteOptions = {}): number {
+    const handle = this.#open();
+    if (!(body instanceof Uint8Array)) throw invalid('body must be a Uint8Array or a Buffer');
+    const producer = checkProducer(options);
+    const { maxUncompressedBytes = DEFAULT_MAX_UNCOMPRESSED_BYTES } = options;
+    if (!Number.isSafeInteger(maxUncompressedBytes) || maxUncompressedBytes < 0 || maxUncompressedBytes > 2 ** 32) {
+      throw invalid(`maxUncompressedBytes must be an integer in 0..${2 ** 32}, got ${String(maxUncompressedBytes)}`);
+    }
+    let points;
+    try {
+      points = native().addon.engineWriteRemoteWrite(handle, body, maxUncompressedBytes);
+    } catch (error) {
+      throw asSluiceError(error);
+    }
+    if (this.#live.size > 0 && points > 0) {
+      this.#dispatchParsed(native().addon.parseRemoteWrite(body, maxUncompressedBytes), producer);
+    }
+    return points;
   }
 
   /** Live dispatch of a parsed network batch, one call per run of one series. */
