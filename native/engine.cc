@@ -156,6 +156,34 @@ void Engine::Ingest(const std::vector<std::string_view>& keys, const uint32_t* k
     active_->Append(BufferFor(keys[0]), timestamps, values, count);
     return;
   }
+  // Live feeds interleave series (one point of each, round after round): runs of one key are
+  // short. Then the points are grouped by key first (a counting sort, order kept within a key), so
+  // each series is looked up in the skip list once per batch, not once per point.
+  size_t runs = 1;
+  for (size_t i = 1; i < count; ++i) runs += key_index[i] != key_index[i - 1];
+  if (keys.size() > 1 && runs * 4 > count) {
+    thread_local std::vector<size_t> starts;
+    thread_local std::vector<int64_t> grouped_timestamps;
+    thread_local std::vector<double> grouped_values;
+    starts.assign(keys.size() + 1, 0);
+    for (size_t i = 0; i < count; ++i) ++starts[key_index[i] + 1];
+    for (size_t k = 1; k <= keys.size(); ++k) starts[k] += starts[k - 1];
+    grouped_timestamps.resize(count);
+    grouped_values.resize(count);
+    for (size_t i = 0; i < count; ++i) {
+      const size_t at = starts[key_index[i]]++;
+      grouped_timestamps[at] = timestamps[i];
+      grouped_values[at] = values[i];
+    }
+    // starts[k] is now the end of key k's points, and the start of key k + 1's.
+    size_t begin = 0;
+    for (size_t k = 0; k < keys.size(); ++k) {
+      const size_t end = starts[k];
+      if (end > begin) active_->Append(BufferFor(keys[k]), grouped_timestamps.data() + begin, grouped_values.data() + begin, end - begin);
+      begin = end;
+    }
+    return;
+  }
   // Runs of the same key go in together.
   size_t run_start = 0;
   for (size_t i = 1; i <= count; ++i) {

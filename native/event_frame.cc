@@ -1,6 +1,7 @@
 #include "event_frame.h"
 
 #include <cstring>
+#include <functional>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -9,6 +10,13 @@
 
 namespace sluice {
 namespace {
+
+// Lets the maps below be searched with a string_view of the message, without a std::string.
+struct TransparentHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+};
+using StringIndex = std::unordered_map<std::string, uint32_t, TransparentHash, std::equal_to<>>;
 
 uint16_t ReadU16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 
@@ -24,8 +32,8 @@ bool ParseEventFrame(const uint8_t* data, size_t length, ParsedPoints& out, Fram
   out.Clear();
   // Batches repeat a few series: the raw bytes of an event's series and tags map to its key index,
   // so BuildSeriesKey runs once per distinct series, not once per event.
-  thread_local std::unordered_map<std::string, uint32_t> key_of_descriptor;
-  thread_local std::unordered_map<std::string, uint32_t> index_of_key;
+  thread_local StringIndex key_of_descriptor;
+  thread_local StringIndex index_of_key;
   thread_local std::vector<TagView> tags;
   thread_local std::string key;
   thread_local std::string key_error;
@@ -90,7 +98,7 @@ bool ParseEventFrame(const uint8_t* data, size_t length, ParsedPoints& out, Fram
     if (!previous_descriptor.empty() && descriptor == previous_descriptor) {
       index = previous_index;
     } else {
-      auto found = key_of_descriptor.find(std::string(descriptor));
+      auto found = key_of_descriptor.find(descriptor);
       if (found != key_of_descriptor.end()) {
         index = found->second;
       } else {
