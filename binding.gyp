@@ -27,6 +27,7 @@
         "native/query_kernels.cc",
         "native/line_protocol.cc",
         "native/line_protocol_binding.cc",
+        "native/parsed_points_binding.cc",
         "native/event_frame.cc",
         "native/event_frame_binding.cc",
         "native/snappy_decoder.cc",

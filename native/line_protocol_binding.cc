@@ -4,6 +4,7 @@
 #include <string>
 
 #include "errors.h"
+#include "parsed_points_binding.h"
 #include "line_protocol.h"
 #include "typed_columns.h"
 
@@ -69,15 +70,7 @@ namespace {
 Napi::Value ParseLineProtocolProbe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ParsedPoints& parsed = ParseLineArguments(info, 0);
-  Napi::Array series_keys = Napi::Array::New(env, parsed.series_keys.size());
-  for (size_t i = 0; i < parsed.series_keys.size(); ++i) {
-    series_keys.Set(static_cast<uint32_t>(i), Napi::String::New(env, parsed.series_keys[i]));
-  }
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("seriesKeys", series_keys);
-  result.Set("keyIndex", ToTypedArray<Napi::Uint32Array>(env, parsed.key_index));
-  result.Set("timestamps", ToTypedArray<Napi::BigInt64Array>(env, parsed.timestamps_us));
-  result.Set("values", ToTypedArray<Napi::Float64Array>(env, parsed.values));
+  Napi::Object result = ParsedPointsObject(env, parsed);
   result.Set("skippedStringFields", Napi::Number::New(env, static_cast<double>(parsed.skipped_string_fields)));
   ReleaseParsedPoints(parsed);
   return result;

@@ -5,24 +5,12 @@ import path from 'node:path';
 import fc from 'fast-check';
 import protobuf from 'protobufjs';
 import * as snappy from 'snappyjs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { makeTempDir } from './helpers/paths.js';
+import { cleanups, startTestServer, type Server } from './helpers/server.js';
 import { bindings, sluice } from './helpers/sluice.js';
 
-type Server = Awaited<ReturnType<typeof sluice.startServer>>;
-
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function start(backend: 'uws' | 'node', options: Parameters<typeof sluice.startServer>[0] = {}): Promise<Server> {
-  const temp = makeTempDir();
-  cleanups.push(temp.cleanup);
-  const server = await sluice.startServer({ port: 0, backend, dataDir: path.join(temp.dir, 'data'), ...options });
-  cleanups.push(() => server.close());
-  return server;
-}
+const start = startTestServer;
 
 // The remote_write 1.0 schema (prometheus/prompb), plus the fields our decoder must skip:
 // WriteRequest.metadata (3), TimeSeries.exemplars (3) and TimeSeries.histograms (4).
