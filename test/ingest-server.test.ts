@@ -309,3 +309,80 @@ describe('interleaved batches', () => {
     );
   });
 });
+
+for (const backend of ['uws', 'node'] as const) {
+  describe(`auth on the ${backend} backend`, () => {
+    const ADMIN = 'admin-token-0123456789';
+    const READER = 'reader-token-0123456789';
+    const PLANT1 = 'plant1-writer-0123456789';
+    const tokens = [
+      { token: ADMIN, scopes: ['read', 'write'] as ('read' | 'write')[] },
+      { token: READER, scopes: ['read'] as ('read' | 'write')[] },
+      { token: PLANT1, scopes: ['write', 'read'] as ('read' | 'write')[], namespaces: ['plant1'] },
+    ];
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+    it('asks HTTP requests for a token with the right scope and namespace, /health excepted', async () => {
+      const server = await start(backend, { auth: { tokens } });
+      const post = (url: string, body: string, headers: Record<string, string> = {}) => fetch(`${server.url}${url}`, { method: 'POST', body, headers });
+      expect((await fetch(`${server.url}/health`)).status).toBe(200);
+      const anonymous = await post('/write', 'plant1.temp value=1 1');
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('www-authenticate')).toBe('Bearer');
+      expect(await anonymous.json()).toMatchObject({ code: 'SLUICE_UNAUTHORIZED' });
+      expect((await post('/write', 'plant1.temp value=1 1', bearer('wrong-token-0123456789'))).status).toBe(401);
+      expect((await post('/write', 'plant1.temp value=1 1', { authorization: 'Basic abc' })).status).toBe(401);
+      const readOnly = await post('/write', 'plant1.temp value=1 1', bearer(READER));
+      expect(readOnly.status).toBe(403);
+      expect(((await readOnly.json()) as { error: string }).error).toMatch(/no write scope/);
+      expect((await post('/write?precision=us', 'plant1.temp value=1 1', bearer(PLANT1))).status).toBe(204);
+      expect((await post('/api/v2/write?precision=us', 'plant1.temp value=2 2', { authorization: `Token ${PLANT1}` })).status).toBe(204);
+      const outside = await post('/write?precision=us', 'plant1.temp value=3 3\nplant2.temp value=3 3', bearer(PLANT1));
+      expect(outside.status).toBe(403);
+      expect(((await outside.json()) as { error: string }).error).toMatch(/may not write series "plant2.temp" \(namespace "plant2"/);
+      expect((await post('/write?precision=us', 'plant2.temp value=4 4', bearer(ADMIN))).status).toBe(204);
+      const query = (q: string, token?: string) => fetch(`${server.url}/query?q=${encodeURIComponent(q)}`, { headers: token ? bearer(token) : {} });
+      expect((await query('COUNT:plant1.temp')).status).toBe(401);
+      expect(await (await query('COUNT:plant1.temp', READER)).json()).toMatchObject({ result: 2 });
+      expect((await query('COUNT:plant2.temp', PLANT1)).status).toBe(403);
+      expect(await (await query('COUNT:plant1.temp', PLANT1)).json()).toMatchObject({ result: 2 });
+      expect((await fetch(`${server.url}/metrics`)).status).toBe(401);
+      expect((await fetch(`${server.url}/metrics`, { headers: bearer(READER) })).status).toBe(200);
+      expect(server.db.query('COUNT:plant2.temp')).toBe(1);
+    });
+
+    it('refuses WebSocket upgrades without a write token, and messages outside the namespace', async () => {
+      const server = await start(backend, { auth: { tokens } });
+      const url = server.url.replace(/^http/, 'ws');
+      const refused = (address: string) =>
+        new Promise<number>((resolve) => {
+          const ws = new WebSocket(address);
+          ws.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+          ws.on('open', () => resolve(101));
+          ws.on('error', () => undefined);
+        });
+      expect(await refused(`${url}/`)).toBe(401);
+      expect(await refused(`${url}/?token=${READER}`)).toBe(403);
+      const limited = await connect(server, `/?token=${PLANT1}`);
+      limited.ws.send(seedFrame(1n, 1, 'plant1.temp', []));
+      await eventually(() => server.db.query('COUNT:plant1.temp') === 1, 'the allowed message');
+      limited.ws.send(seedFrame(2n, 2, 'plant2.temp', []));
+      expect((await limited.closed).code).toBe(1008);
+      expect(JSON.parse(limited.messages[0]!)).toMatchObject({ code: 'SLUICE_FORBIDDEN' });
+      expect(server.db.query('COUNT:plant2.temp')).toBe(0);
+      const admin = new WebSocket(`${url}/`, { headers: bearer(ADMIN) });
+      cleanups.push(() => admin.terminate());
+      await new Promise((resolve) => admin.once('open', resolve));
+      admin.send(seedFrame(3n, 3, 'plant2.temp', []));
+      await eventually(() => server.db.query('COUNT:plant2.temp') === 1, 'the admin message');
+    });
+
+    it('refuses to serve beyond loopback without tokens unless told, and checks the tokens given', async () => {
+      await expect(sluice.startServer({ backend, host: '0.0.0.0', port: 0 })).rejects.toMatchObject({ code: 'SLUICE_INVALID_ARGUMENT', message: expect.stringMatching(/needs auth tokens/) });
+      await expect(start(backend, { auth: { tokens: [{ token: 'short', scopes: ['read'] }] } })).rejects.toThrow(/at least 16 characters/);
+      await expect(start(backend, { auth: { tokens: [{ token: ADMIN, scopes: ['admin' as 'read'] }] } })).rejects.toThrow(/scopes must be/);
+      const open = await start(backend, { host: '0.0.0.0', auth: false });
+      expect((await fetch(`http://127.0.0.1:${open.port}/metrics`)).status).toBe(200);
+    });
+  });
+}

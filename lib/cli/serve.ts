@@ -1,11 +1,13 @@
 // `sluice serve`: the server on port 2077 and the default data directory.
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { AuthOption, TokenGrant } from '../server/auth.js';
 import { DEFAULT_DATA_DIR } from '../data-dir.js';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer, type BackendChoice } from '../server/index.js';
 import { version } from '../package-info.js';
 import type { Durability } from '../tsdb/index.js';
 import { parseChoiceArg, parseIntegerArg, parseOrUsageError } from './args.js';
-import { EXIT_FAILURE, EXIT_OK, type Command } from './command.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from './command.js';
 
 const BACKENDS: readonly BackendChoice[] = ['auto', 'uws', 'node'];
 const DURABILITIES: readonly Durability[] = ['batch', 'sync', 'none'];
@@ -23,6 +25,10 @@ Options:
   -d, --data-dir <dir>  data directory, created if missing (default ./${DEFAULT_DATA_DIR}; env SLUICE_DATA_DIR)
       --backend <name>  auto | uws | node: uWebSockets.js, or node:http; auto falls back to
                         node:http when uWebSockets.js cannot load (default auto)
+      --tokens-file <f> JSON file of auth tokens: [{"token": "...", "scopes": ["read","write"],
+                        "namespaces": ["plant1"]}] (env SLUICE_TOKENS_FILE); required when
+                        --host is not loopback, unless --no-auth
+      --no-auth         no tokens, even beyond loopback (behind a proxy that authenticates)
       --durability <m>  batch | sync | none: when writes are acknowledged (default batch:
                         in the log, fsynced within 100 ms; env SLUICE_DURABILITY)
   -h, --help            show this help
@@ -41,6 +47,8 @@ GET /metrics, GET /health (docs/server.md).`,
           'data-dir': { type: 'string', short: 'd' },
           backend: { type: 'string' },
           durability: { type: 'string' },
+          'tokens-file': { type: 'string' },
+          'no-auth': { type: 'boolean' },
           help: { type: 'boolean', short: 'h' },
         },
       }),
@@ -55,7 +63,19 @@ GET /metrics, GET /health (docs/server.md).`,
     const host = values.host ?? process.env.SLUICE_HOST ?? DEFAULT_HOST;
     const durability = parseChoiceArg(values.durability ?? process.env.SLUICE_DURABILITY ?? 'batch', '--durability', DURABILITIES);
 
-    const server = await startServer({ host, port, backend, durability, dataDir: values['data-dir'] });
+    const tokensFile = values['tokens-file'] ?? process.env.SLUICE_TOKENS_FILE;
+    if (tokensFile !== undefined && values['no-auth']) throw new UsageError('use either --tokens-file or --no-auth, not both');
+    let auth: AuthOption | undefined = values['no-auth'] ? false : undefined;
+    if (tokensFile !== undefined) {
+      let tokens: unknown;
+      try {
+        tokens = JSON.parse(fs.readFileSync(tokensFile, 'utf8'));
+      } catch (error) {
+        throw new UsageError(`--tokens-file ${tokensFile}: ${(error as Error).message.split('\n')[0]}`);
+      }
+      auth = { tokens: tokens as TokenGrant[] };
+    }
+    const server = await startServer({ host, port, backend, durability, auth, dataDir: values['data-dir'] });
     if (server.fallbackReason) {
       console.error(`sluice serve: using node:http because ${server.fallbackReason}`);
     }

@@ -22,6 +22,8 @@ export interface WsConnection {
   readonly acks: boolean;
   /** Messages written so far (the sequence number of the last one). */
   written: number;
+  /** The token the connection presented at the upgrade, if any (auth checks each message's series). */
+  readonly token: string | undefined;
   /** Queues a message; false when the connection is gone or its send buffer is over the limit. */
   send(data: string | Uint8Array): boolean;
   /** Closes with a WebSocket close code (RFC 6455 §7.4) and a short reason. */
@@ -33,6 +35,10 @@ export interface WsHandlers {
   maxPayloadBytes: number;
   /** Bytes queued for one connection before send() refuses (a slow reader loses writebacks, not the server). */
   maxSendBufferBytes: number;
+  /** Called at the upgrade: a refusal answers the upgrade request with its status and error. */
+  authorize(headers: Record<string, string>, query: string): { status: number; error: string; code: string } | undefined;
+  /** The token an upgrade request presents (Authorization header or ?token=). */
+  tokenOf(headers: Record<string, string>, query: string): string | undefined;
   open(connection: WsConnection): void;
   /** `data` is valid only during the call (uWebSockets.js reuses the buffer): parse it, don't keep it. */
   message(connection: WsConnection, data: Uint8Array, isBinary: boolean): void;

@@ -12,6 +12,8 @@ export interface HttpRequest {
   headers: Record<string, string>;
   /** The request body (empty for GET and HEAD); the backend refuses bodies over its limit with 413. */
   body: Uint8Array;
+  /** Set by auth for a token limited to some namespaces: a refusal for any series it may not reach. */
+  refuseSeries?: (names: Iterable<string>) => HttpReply | undefined;
 }
 
 export interface HttpReply {

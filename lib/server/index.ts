@@ -5,7 +5,8 @@ import { version } from '../package-info.js';
 import { open, type Database, type Durability } from '../tsdb/index.js';
 import type { BackendName, BackendOptions, HttpBackend, WsConnection, WsHandlers } from './backend.js';
 import { ingestMessage, lineProtocolHandler, remoteWriteHandler } from './ingest.js';
-import { jsonReply, Router } from './http.js';
+import { jsonReply, Router, type HttpHandler, type HttpReply } from './http.js';
+import { Authorizer, authorizerFor, type AuthOption, type Denial, type Scope } from './auth.js';
 import { createNodeBackend } from './node-backend.js';
 import { createUwsBackend } from './uws-backend.js';
 import { queryHandler } from './query.js';
@@ -33,6 +34,9 @@ export interface ServerOptions {
   syncIntervalMs?: number;
   /** Largest HTTP request body accepted, before and after gzip or snappy (default 64 MiB); larger: 413. */
   maxBodyBytes?: number;
+  /** Bearer tokens with read/write scopes per namespace, or false for none. Default: off when
+   * binding loopback, required otherwise (startServer refuses to start without either). */
+  auth?: AuthOption;
   /** Largest WebSocket message accepted (default 16 MiB); larger: the connection closes with 1009. */
   maxMessageBytes?: number;
   /** Bytes queued to one WebSocket connection before writebacks to it are refused (default 4 MiB). */
@@ -68,7 +72,7 @@ function checkSize(value: number | undefined, fallback: number, what: string): n
   return value;
 }
 
-function validateOptions(options: ServerOptions): Required<Omit<ServerOptions, 'dataDir' | 'durability' | 'syncIntervalMs'>> {
+function validateOptions(options: ServerOptions): Required<Omit<ServerOptions, 'dataDir' | 'durability' | 'syncIntervalMs' | 'auth'>> {
   const { host = DEFAULT_HOST, port = DEFAULT_PORT, backend = 'auto' } = options;
   const maxBodyBytes = checkSize(options.maxBodyBytes, 64 * 2 ** 20, 'maxBodyBytes');
   const maxMessageBytes = checkSize(options.maxMessageBytes, 16 * 2 ** 20, 'maxMessageBytes');
@@ -79,6 +83,11 @@ function validateOptions(options: ServerOptions): Required<Omit<ServerOptions, '
     throw invalid(`backend must be one of ${BACKEND_CHOICES.join(', ')}, got ${JSON.stringify(backend)}`);
   }
   return { host, port, backend, maxBodyBytes, maxMessageBytes, maxSendBufferBytes };
+}
+
+function refusalReply(denial: Denial): HttpReply {
+  const headers: Record<string, string> = denial.status === 401 ? { 'www-authenticate': 'Bearer' } : {};
+  return jsonReply(denial.status, { error: denial.error, code: denial.code }, headers);
 }
 
 function createBackend(choice: BackendChoice, router: Router, options: BackendOptions): { backend: HttpBackend; fallbackReason?: string } {
@@ -94,6 +103,7 @@ function createBackend(choice: BackendChoice, router: Router, options: BackendOp
 
 export async function startServer(options: ServerOptions = {}): Promise<SluiceServer> {
   const { host, port, backend: backendChoice, maxBodyBytes, maxMessageBytes, maxSendBufferBytes } = validateOptions(options);
+  const authorizer = authorizerFor(options.auth, host);
   const loadedNative = native(); // fail at start, not on the first write, when the addon cannot load
   const db = await open({ dir: options.dataDir, durability: options.durability, syncIntervalMs: options.syncIntervalMs });
   const dataDir = db.dir;
@@ -116,21 +126,45 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
     }),
   );
 
-  router.add('GET', '/query', queryHandler(db));
+  // Every endpoint but /health asks for a scope when auth is on; writes and queries by a token
+  // limited to some namespaces are checked series by series.
+  const guard = (scope: Scope, handler: HttpHandler): HttpHandler => {
+    if (!authorizer) return handler;
+    return (request) => {
+      const token = Authorizer.tokenOf(request.headers, request.query);
+      const denial = authorizer.check(token, scope);
+      if (denial) return refusalReply(denial);
+      if (!authorizer.unrestricted(token!)) {
+        request.refuseSeries = (names) => {
+          const refusal = authorizer.check(token, scope, names);
+          return refusal && refusalReply(refusal);
+        };
+      }
+      return handler(request);
+    };
+  };
+  router.add('GET', '/query', guard('read', queryHandler(db)));
   const producers = new Map<number, WsConnection>();
   const counters: ServerCounters = { connections: () => producers.size, websocketMessages: 0, websocketRejected: 0, httpWrites: 0, httpRejected: 0 };
   const countHttpWrite = (written: boolean) => (written ? counters.httpWrites++ : counters.httpRejected++);
-  router.add('POST', '/write', lineProtocolHandler(db, 1, maxBodyBytes, countHttpWrite));
-  router.add('POST', '/api/v2/write', lineProtocolHandler(db, 2, maxBodyBytes, countHttpWrite));
+  router.add('POST', '/write', guard('write', lineProtocolHandler(db, 1, maxBodyBytes, countHttpWrite)));
+  router.add('POST', '/api/v2/write', guard('write', lineProtocolHandler(db, 2, maxBodyBytes, countHttpWrite)));
   router.add('POST', '/api/v1/write', remoteWriteHandler(db, maxBodyBytes, countHttpWrite));
-  router.add('GET', '/metrics', metricsHandler(db, counters));
+  router.add('GET', '/metrics', guard('read', metricsHandler(db, counters)));
 
   const websocket: WsHandlers = {
     maxPayloadBytes: maxMessageBytes,
     maxSendBufferBytes,
+    authorize: (headers, query) => authorizer?.check(Authorizer.tokenOf(headers, query), 'write'),
+    tokenOf: (headers, query) => Authorizer.tokenOf(headers, query),
     open: (connection) => producers.set(connection.id, connection),
     message: (connection, data, isBinary) => {
-      if (ingestMessage(db, connection, data, isBinary)) counters.websocketMessages++;
+      const token = connection.token;
+      const refuseSeries =
+        authorizer && token !== undefined && !authorizer.unrestricted(token)
+          ? (names: Iterable<string>) => authorizer.check(token, 'write', names)?.error
+          : undefined;
+      if (ingestMessage(db, connection, data, isBinary, refuseSeries)) counters.websocketMessages++;
       else counters.websocketRejected++;
     },
     close: (connection) => producers.delete(connection.id),

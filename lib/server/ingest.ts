@@ -2,7 +2,9 @@
 // protocol (/write, /api/v2/write) and Prometheus remote_write (/api/v1/write). Parsing is native, straight from the network buffer; a bad
 // message or body writes nothing of itself and says what was wrong and where.
 import { gunzipSync } from 'node:zlib';
+import { native } from '../../bindings/index.js';
 import { SluiceError } from '../errors.js';
+import { parseSeriesKey } from '../query/series-index.js';
 import { encodeEvents, type FrameEvent } from '../ingest/event-frame.js';
 import type { LineProtocolPrecision } from '../ingest/line-protocol.js';
 import type { Database } from '../tsdb/index.js';
@@ -10,16 +12,35 @@ import type { WsConnection } from './backend.js';
 import { jsonReply, tooLarge, type HttpHandler, type HttpReply, type HttpRequest } from './http.js';
 
 /** RFC 6455 §7.4.1 close codes the server uses. */
-export const CLOSE_CODES = { goingAway: 1001, invalidPayload: 1007, tooBig: 1009, internalError: 1011 } as const;
+export const CLOSE_CODES = { goingAway: 1001, invalidPayload: 1007, policyViolation: 1008, tooBig: 1009, internalError: 1011 } as const;
+
+/** The distinct series names of a parsed batch's canonical keys. */
+function seriesNamesOf(keys: string[]): Set<string> {
+  return new Set(keys.map((key) => parseSeriesKey(key).name));
+}
 
 const MAX_JSON_EVENTS = 1_000_000;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** One WebSocket message from a producer: written whole (true), or refused whole and the
  * connection closed (false). */
-export function ingestMessage(db: Database, connection: WsConnection, data: Uint8Array, isBinary: boolean): boolean {
+export function ingestMessage(
+  db: Database,
+  connection: WsConnection,
+  data: Uint8Array,
+  isBinary: boolean,
+  refuseSeries?: (names: Iterable<string>) => string | undefined,
+): boolean {
   try {
     const frame = isBinary ? data : encodeEvents(parseJsonEvents(data));
+    if (refuseSeries) {
+      const refusal = refuseSeries(seriesNamesOf(native().addon.parseEventFrame(frame).seriesKeys));
+      if (refusal) {
+        connection.send(JSON.stringify({ error: refusal, code: 'SLUICE_FORBIDDEN' }));
+        connection.close(CLOSE_CODES.policyViolation, 'forbidden');
+        return false;
+      }
+    }
     db.writeEventFrame(frame, { producer: connection.id });
     if (connection.acks) {
       // Messages are numbered from 1 per connection; acks go out in order once durable.
@@ -114,6 +135,10 @@ function writeLineProtocol(db: Database, precisions: Record<string, LineProtocol
     return influxError(415, 'SLUICE_INVALID_ARGUMENT', `content-encoding ${encoding} is not supported; use gzip or none`);
   }
   try {
+    if (request.refuseSeries) {
+      const refusal = request.refuseSeries(seriesNamesOf(native().addon.parseLineProtocol(body, precision, BigInt(Date.now()) * 1000n).seriesKeys));
+      if (refusal) return refusal;
+    }
     db.writeLines(body, { precision });
   } catch (error) {
     const { code, message, line, column } = error as SluiceError;
@@ -155,6 +180,10 @@ function writeRemoteWrite(db: Database, maxBodyBytes: number, request: HttpReque
     );
   }
   try {
+    if (request.refuseSeries) {
+      const refusal = request.refuseSeries(seriesNamesOf(native().addon.parseRemoteWrite(request.body, maxBodyBytes).seriesKeys));
+      if (refusal) return refusal;
+    }
     db.writeRemoteWrite(request.body, { maxUncompressedBytes: maxBodyBytes });
   } catch (error) {
     const { code, message, offset } = error as SluiceError;

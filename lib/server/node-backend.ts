@@ -69,7 +69,22 @@ export const createNodeBackend: BackendFactory = (handler, options): HttpBackend
   const sockets = new Set<WebSocket>();
   const websocket = options.websocket;
   if (websocket) {
-    const wss = new WebSocketServer({ server, maxPayload: websocket.maxPayloadBytes, perMessageDeflate: false });
+    const headersOf = (req: http.IncomingMessage) =>
+      Object.fromEntries(Object.entries(req.headers).map(([key, value]) => [key, Array.isArray(value) ? value.join(', ') : (value ?? '')]));
+    const queryOf = (req: http.IncomingMessage) => {
+      const url = req.url ?? '/';
+      return url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
+    };
+    const wss = new WebSocketServer({
+      server,
+      maxPayload: websocket.maxPayloadBytes,
+      perMessageDeflate: false,
+      verifyClient: ({ req }, done) => {
+        const refusal = websocket.authorize(headersOf(req), queryOf(req));
+        if (refusal) done(false, refusal.status, refusal.error, { 'content-type': 'application/json' });
+        else done(true);
+      },
+    });
     // ws re-emits the HTTP server's errors (a taken port) here; listen() reports those itself.
     wss.on('error', () => {});
     wss.on('connection', (ws, req) => {
@@ -81,6 +96,7 @@ export const createNodeBackend: BackendFactory = (handler, options): HttpBackend
         query: queryAt < 0 ? '' : url.slice(queryAt + 1),
         acks: wantsAcks(queryAt < 0 ? '' : url.slice(queryAt + 1)),
         written: 0,
+        token: websocket.tokenOf(headersOf(req), queryOf(req)),
         send: (message) => {
           if (ws.readyState !== ws.OPEN || ws.bufferedAmount >= websocket.maxSendBufferBytes) return false;
           ws.send(message, { binary: typeof message !== 'string' });

@@ -1,5 +1,6 @@
 // GET /query?q=<dsl>[&now=<µs>]: the query language over HTTP (docs/query.md). The result is the
 // JSON of db.query; a bad query is a 400 whose JSON names the column, what was found and expected.
+import { parseQuery } from '../dsl/parser.js';
 import type { Database } from '../tsdb/index.js';
 import { jsonReply, type HttpHandler } from './http.js';
 
@@ -15,6 +16,10 @@ export function queryHandler(db: Database): HttpHandler {
       return jsonReply(400, { error: `now must be microseconds since the epoch (an integer), got ${JSON.stringify(rawNow)}`, code: 'SLUICE_INVALID_ARGUMENT' });
     }
     try {
+      if (request.refuseSeries) {
+        const refusal = request.refuseSeries(parseQuery(q).series);
+        if (refusal) return refusal;
+      }
       const result = db.query(q, rawNow === null ? {} : { now: BigInt(rawNow) });
       return jsonReply(200, { query: q, result });
     } catch (error) {

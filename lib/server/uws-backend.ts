@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { nextConnectionId, wantsAcks, type BackendFactory, type HttpBackend, type WsConnection } from './backend.js';
 import { SluiceError } from '../errors.js';
-import { statusLine, tooLarge, type HttpHandler, type HttpReply, type HttpRequest } from './http.js';
+import { jsonReply, statusLine, tooLarge, type HttpHandler, type HttpReply, type HttpRequest } from './http.js';
 
 // The part of uWebSockets.js sluice uses (its own declarations describe a newer release).
 interface UwsResponse {
@@ -33,6 +33,7 @@ interface UwsWebSocket {
 interface UwsUserData {
   path: string;
   query: string;
+  token: string | undefined;
   /** Cleared by end() and by the close event: a closed uWS socket must not be touched again. */
   open: boolean;
   connection?: WsConnection;
@@ -169,7 +170,15 @@ export const createUwsBackend: BackendFactory = (handler, options): HttpBackend 
       maxBackpressure: websocket.maxSendBufferBytes,
       idleTimeout: 120,
       upgrade: (res, req, context) => {
-        const userData: UwsUserData = { path: req.getUrl(), query: req.getQuery() ?? '', open: true };
+        const query = req.getQuery() ?? '';
+        const headers: Record<string, string> = {};
+        req.forEach((key, value) => (headers[key] = value));
+        const refusal = websocket.authorize(headers, query);
+        if (refusal) {
+          sendReply(res, jsonReply(refusal.status, { error: refusal.error, code: refusal.code }));
+          return;
+        }
+        const userData: UwsUserData = { path: req.getUrl(), query, token: websocket.tokenOf(headers, query), open: true };
         res.upgrade(
           userData,
           req.getHeader('sec-websocket-key'),
@@ -186,6 +195,7 @@ export const createUwsBackend: BackendFactory = (handler, options): HttpBackend 
           query: data.query,
           acks: wantsAcks(data.query),
           written: 0,
+          token: data.token,
           send: (message) =>
             data.open && ws.getBufferedAmount() < websocket.maxSendBufferBytes && ws.send(message, typeof message !== 'string') !== 2,
           close: (code, reason) => {
