@@ -6,48 +6,9 @@
 // little-endian; one message holds one event or several back to back.
 import { native, type EventFrameBatch } from '../../bindings/index.js';
 
+export { encodeEvents, type FrameEvent } from './event-encoder.js';
+
 export type { EventFrameBatch };
-
-export interface FrameEvent {
-  series: string;
-  /** Tags as { key: value } (sent as "key=value" strings). */
-  tags?: Readonly<Record<string, string>>;
-  /** Microseconds since the epoch. */
-  timestamp: bigint | number;
-  value: number;
-}
-
-const MAX_U16 = 0xffff;
-const encoder = new TextEncoder();
-
-/** Encodes events back to back into one binary message. */
-export function encodeEvents(events: readonly FrameEvent[]): Uint8Array {
-  const parts = events.map((event, i) => {
-    const series = encoder.encode(event.series);
-    const tags = Object.entries(event.tags ?? {}).map(([key, value]) => encoder.encode(`${key}=${value}`));
-    if (series.length === 0 || series.length > MAX_U16) throw new RangeError(`events[${i}].series must have 1..65535 bytes`);
-    if (tags.length > MAX_U16 || tags.some((tag) => tag.length > MAX_U16)) throw new RangeError(`events[${i}].tags are too long for the frame`);
-    return { series, tags, timestamp: BigInt(event.timestamp), value: event.value };
-  });
-  const size = parts.reduce((total, part) => total + 20 + part.series.length + part.tags.reduce((t, tag) => t + 2 + tag.length, 0), 0);
-  const bytes = new Uint8Array(size);
-  const view = new DataView(bytes.buffer);
-  let offset = 0;
-  for (const part of parts) {
-    view.setBigInt64(offset, part.timestamp, true);
-    view.setFloat64(offset + 8, part.value, true);
-    view.setUint16(offset + 16, part.series.length, true);
-    view.setUint16(offset + 18, part.tags.length, true);
-    bytes.set(part.series, offset + 20);
-    offset += 20 + part.series.length;
-    for (const tag of part.tags) {
-      view.setUint16(offset, tag.length, true);
-      bytes.set(tag, offset + 2);
-      offset += 2 + tag.length;
-    }
-  }
-  return bytes;
-}
 
 /** Parses one binary message natively; a bad one throws SLUICE_FRAME with `offset` and `event`. */
 export function parseEventFrame(input: Uint8Array): EventFrameBatch {
