@@ -79,6 +79,27 @@ describe('client SDK', () => {
     expect(server.db.query('SUM:feed')).toBe(5050);
   });
 
+  it('subscribes to live queries over its connection', async () => {
+    const server = await startTestServer('uws');
+    const client = new SluiceClient({ url: server.url });
+    const watcher = client.producer();
+    const producer = client.producer();
+    cleanups.push(() => watcher.close(), () => producer.close());
+    await Promise.all([watcher.opened(), producer.opened()]);
+    const values: Array<number | null> = [];
+    const subscription = await watcher.subscribe('MAX:temp:[room=hall]', (event) => void values.push(event.value));
+    await expect(watcher.subscribe('MAX:temp:[room=', () => undefined)).rejects.toMatchObject({ code: 'SLUICE_QUERY', column: 16 });
+    producer.write('temp', { room: 'hall' }, 1, 20);
+    await producer.durable();
+    producer.write('temp', { room: 'hall' }, 2, 18);
+    await producer.durable();
+    await eventually(() => values.length === 2, 'two events');
+    expect(values).toEqual([20, 20]);
+    expect(subscription.dropped).toBe(0);
+    subscription.close();
+    await eventually(() => server.db.stats().liveQueries === 0, 'the unsubscription');
+  });
+
   it('sends its token, and reports refusals with status and code', async () => {
     const token = 'client-test-token-0123';
     const server = await startTestServer('uws', { auth: { tokens: [{ token, scopes: ['read', 'write'] }] } });

@@ -362,7 +362,11 @@ for (const backend of ['uws', 'node'] as const) {
           ws.on('error', () => undefined);
         });
       expect(await refused(`${url}/`)).toBe(401);
-      expect(await refused(`${url}/?token=${READER}`)).toBe(403);
+      expect(await refused(`${url}/?token=wrong-token-0123456789`)).toBe(401);
+      const reader = await connect(server, `/?token=${READER}`); // may connect (to subscribe), not write
+      reader.ws.send(seedFrame(1n, 1, 'plant1.temp', []));
+      expect((await reader.closed).code).toBe(1008);
+      expect(JSON.parse(reader.messages[0]!).error).toMatch(/no write scope/);
       const limited = await connect(server, `/?token=${PLANT1}`);
       limited.ws.send(seedFrame(1n, 1, 'plant1.temp', []));
       await eventually(() => server.db.query('COUNT:plant1.temp') === 1, 'the allowed message');
@@ -383,6 +387,57 @@ for (const backend of ['uws', 'node'] as const) {
       await expect(start(backend, { auth: { tokens: [{ token: ADMIN, scopes: ['admin' as 'read'] }] } })).rejects.toThrow(/scopes must be/);
       const open = await start(backend, { host: '0.0.0.0', auth: false });
       expect((await fetch(`http://127.0.0.1:${open.port}/metrics`)).status).toBe(200);
+    });
+  });
+}
+
+for (const backend of ['uws', 'node'] as const) {
+  describe(`live queries over WebSocket on the ${backend} backend`, () => {
+    it('streams events of a subscription, reports bad ones without closing, and unsubscribes', async () => {
+      const server = await start(backend);
+      const watcher = await connect(server);
+      const producer = await connect(server);
+      watcher.ws.send(JSON.stringify({ subscribe: 'SUM:temp:[room=hall]', id: 7 }));
+      await eventually(() => watcher.messages.length === 1, 'the subscription');
+      expect(JSON.parse(watcher.messages[0]!)).toEqual({ subscribed: 7 });
+      producer.ws.send(seedFrame(1n, 2, 'temp', ['room=hall']));
+      producer.ws.send(seedFrame(2n, 3, 'temp', ['room=attic']));
+      producer.ws.send(seedFrame(3n, 5, 'temp', ['room=hall']));
+      await eventually(() => watcher.messages.length === 3, 'two events');
+      const events = watcher.messages.slice(1).map((m) => JSON.parse(m) as { id: number; event: { value: number; producers: number[] }; dropped: number });
+      expect(events.map((e) => [e.id, e.event.value, e.dropped])).toEqual([[7, 2, 0], [7, 7, 0]]);
+      expect(events[0]!.event.producers).toHaveLength(1);
+      watcher.ws.send(JSON.stringify({ subscribe: 'SUM:temp:[room=', id: 8 }));
+      await eventually(() => watcher.messages.length === 4, 'the refusal');
+      expect(JSON.parse(watcher.messages[3]!)).toMatchObject({ id: 8, code: 'SLUICE_QUERY', column: 16 });
+      watcher.ws.send(JSON.stringify({ unsubscribe: 7 }));
+      await eventually(() => watcher.messages.length === 5, 'the unsubscription');
+      expect(JSON.parse(watcher.messages[4]!)).toEqual({ unsubscribed: 7 });
+      producer.ws.send(seedFrame(4n, 1, 'temp', ['room=hall']));
+      await eventually(() => server.db.query('COUNT:temp') === 4, 'the last point');
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(watcher.messages).toHaveLength(5);
+      expect(server.db.stats().liveQueries).toBe(0);
+      const again = await connect(server);
+      again.ws.send(JSON.stringify({ subscribe: 'COUNT:temp', id: 1 }));
+      await eventually(() => server.db.stats().liveQueries === 1, 'a second subscription');
+      again.ws.close();
+      await eventually(() => server.db.stats().liveQueries === 0, 'its end with the connection');
+    });
+
+    it('asks subscriptions for the read scope and namespace', async () => {
+      const writer = 'writer-only-0123456789';
+      const plant1 = 'plant1-reader-0123456789';
+      const server = await start(backend, { auth: { tokens: [{ token: writer, scopes: ['write'] }, { token: plant1, scopes: ['read'], namespaces: ['plant1'] }] } });
+      const w = await connect(server, `/?token=${writer}`);
+      w.ws.send(JSON.stringify({ subscribe: 'COUNT:plant1.temp', id: 1 }));
+      const r = await connect(server, `/?token=${plant1}`);
+      r.ws.send(JSON.stringify({ subscribe: 'COUNT:plant2.temp', id: 2 }));
+      r.ws.send(JSON.stringify({ subscribe: 'COUNT:plant1.temp', id: 3 }));
+      await eventually(() => w.messages.length === 1 && r.messages.length === 2, 'the answers');
+      expect(JSON.parse(w.messages[0]!)).toMatchObject({ id: 1, code: 'SLUICE_FORBIDDEN', error: expect.stringMatching(/no read scope/) });
+      expect(JSON.parse(r.messages[0]!)).toMatchObject({ id: 2, code: 'SLUICE_FORBIDDEN' });
+      expect(JSON.parse(r.messages[1]!)).toEqual({ subscribed: 3 });
     });
   });
 }

@@ -7,7 +7,7 @@ import { encodeEvents, type FrameEvent } from '../ingest/event-encoder.js';
 interface Socket {
   binaryType: string;
   readyState: number;
-  send(data: Uint8Array): void;
+  send(data: Uint8Array | string): void;
   close(code?: number, reason?: string): void;
   onopen: ((event: unknown) => void) | null;
   onmessage: ((event: { data: unknown }) => void) | null;
@@ -28,6 +28,22 @@ export interface ProducerOptions {
   reconnectMaxMs?: number;
   /** The WebSocket class to use; default the global one, else the `ws` package. */
   WebSocket?: SocketConstructor;
+}
+
+/** One event of a live query (docs/query.md#live-queries), as the server sends it. */
+export interface LiveEventMessage {
+  timestamp: number;
+  value: number | null;
+  tags: Record<string, string>;
+  series: string;
+  producers: number[];
+  window?: { start: number; end: number };
+}
+
+export interface Subscription {
+  /** Events this client did not read in time and the server dropped, as of the last event. */
+  readonly dropped: number;
+  close(): void;
 }
 
 export interface ProducerStats {
@@ -62,6 +78,8 @@ export class Producer {
   #ackWaiters: Array<{ points: number; resolve: () => void }> = [];
   #opened: Promise<void>;
   #resolveOpened!: () => void;
+  #nextSubscription = 1;
+  #subscriptions = new Map<number, { query: string; onEvent: (event: LiveEventMessage) => void; dropped: number; settle?: (error?: Error) => void }>();
 
   constructor(options: ProducerOptions) {
     const url = new URL(options.url);
@@ -114,6 +132,34 @@ export class Producer {
     this.#writebackHandlers.push(handler);
   }
 
+  /**
+   * Subscribes to a live query on the server (read scope); resolves once the server accepted it,
+   * rejects with its error (for a bad query: code SLUICE_QUERY and the column). Subscriptions are
+   * made again after a reconnect.
+   */
+  subscribe(query: string, onEvent: (event: LiveEventMessage) => void): Promise<Subscription> {
+    const id = this.#nextSubscription++;
+    const entry: { query: string; onEvent: (event: LiveEventMessage) => void; dropped: number; settle?: (error?: Error) => void } = { query, onEvent, dropped: 0 };
+    this.#subscriptions.set(id, entry);
+    const subscription: Subscription = {
+      get dropped() {
+        return entry.dropped;
+      },
+      close: () => {
+        if (!this.#subscriptions.delete(id)) return;
+        if (this.#socket?.readyState === 1) this.#socket.send(JSON.stringify({ unsubscribe: id }));
+      },
+    };
+    return new Promise((resolve, reject) => {
+      entry.settle = (error) => (error ? reject(error) : resolve(subscription));
+      if (this.#socket?.readyState === 1) this.#sendSubscribe(id, query);
+    });
+  }
+
+  #sendSubscribe(id: number, query: string): void {
+    this.#socket!.send(JSON.stringify({ subscribe: query, id }));
+  }
+
   stats(): ProducerStats {
     return { ...this.#stats, pending: this.#pendingPoints(), connected: this.#socket?.readyState === 1 };
   }
@@ -149,6 +195,7 @@ export class Producer {
       this.#unacked = [];
       for (const message of resend) this.#send(message.frame, message.points);
       this.#flush();
+      for (const [id, { query }] of this.#subscriptions) this.#sendSubscribe(id, query);
       this.#resolveOpened();
     };
     socket.onmessage = ({ data }) => {
@@ -156,6 +203,7 @@ export class Producer {
         this.#acknowledge((JSON.parse(data) as { ack: number }).ack);
         return;
       }
+      if (typeof data === 'string' && this.#subscriptions.size > 0 && this.#handleSubscriptionMessage(data)) return;
       const payload = typeof data === 'string' ? data : new Uint8Array(data as ArrayBuffer);
       for (const handler of this.#writebackHandlers) handler(payload);
     };
@@ -168,6 +216,32 @@ export class Producer {
       this.#delayMs = Math.min(this.#delayMs * 2, this.#options.reconnectMaxMs);
       setTimeout(() => void this.#connect(), delay);
     };
+  }
+
+  /** Events and answers of subscriptions; false for anything else (a writeback). */
+  #handleSubscriptionMessage(text: string): boolean {
+    let message: { id?: number; event?: LiveEventMessage; dropped?: number; subscribed?: number; error?: string; code?: string; column?: number };
+    try {
+      message = JSON.parse(text) as typeof message;
+    } catch {
+      return false;
+    }
+    const id = message.subscribed ?? message.id;
+    const entry = id === undefined ? undefined : this.#subscriptions.get(id);
+    if (!entry) return false;
+    if (message.subscribed !== undefined) {
+      entry.settle?.();
+      entry.settle = undefined;
+    } else if (message.event) {
+      entry.dropped = message.dropped ?? entry.dropped;
+      entry.onEvent(message.event);
+    } else if (message.error) {
+      this.#subscriptions.delete(id!);
+      entry.settle?.(Object.assign(new Error(message.error), { code: message.code, column: message.column }));
+    } else {
+      return false;
+    }
+    return true;
   }
 
   #flush(): void {

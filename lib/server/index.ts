@@ -4,7 +4,8 @@ import { SluiceError } from '../errors.js';
 import { version } from '../package-info.js';
 import { open, type Database, type Durability } from '../tsdb/index.js';
 import type { BackendName, BackendOptions, HttpBackend, WsConnection, WsHandlers } from './backend.js';
-import { ingestMessage, lineProtocolHandler, remoteWriteHandler } from './ingest.js';
+import { CLOSE_CODES, ingestMessage, lineProtocolHandler, remoteWriteHandler } from './ingest.js';
+import { controlMessageOf, Subscriptions } from './subscriptions.js';
 import { jsonReply, Router, type HttpHandler, type HttpReply } from './http.js';
 import { Authorizer, authorizerFor, type AuthOption, type Denial, type Scope } from './auth.js';
 import { createNodeBackend } from './node-backend.js';
@@ -145,6 +146,7 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
   };
   router.add('GET', '/query', guard('read', queryHandler(db)));
   const producers = new Map<number, WsConnection>();
+  const subscriptions = new Subscriptions(db);
   const counters: ServerCounters = { connections: () => producers.size, websocketMessages: 0, websocketRejected: 0, httpWrites: 0, httpRejected: 0 };
   const countHttpWrite = (written: boolean) => (written ? counters.httpWrites++ : counters.httpRejected++);
   router.add('POST', '/write', guard('write', lineProtocolHandler(db, 1, maxBodyBytes, countHttpWrite)));
@@ -155,19 +157,36 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
   const websocket: WsHandlers = {
     maxPayloadBytes: maxMessageBytes,
     maxSendBufferBytes,
-    authorize: (headers, query) => authorizer?.check(Authorizer.tokenOf(headers, query), 'write'),
+    // Any known token may connect; each message then needs write (points) or read (subscriptions).
+    authorize: (headers, query) => {
+      const denial = authorizer?.check(Authorizer.tokenOf(headers, query), 'read');
+      return denial?.status === 401 ? denial : undefined;
+    },
     tokenOf: (headers, query) => Authorizer.tokenOf(headers, query),
     open: (connection) => producers.set(connection.id, connection),
     message: (connection, data, isBinary) => {
       const token = connection.token;
+      const control = controlMessageOf(data, isBinary);
+      if (control) {
+        subscriptions.handle(connection, control, (series) => authorizer?.check(token, 'read', series)?.error);
+        return;
+      }
+      const denial = authorizer?.check(token, 'write');
+      if (denial) {
+        connection.send(JSON.stringify({ error: denial.error, code: denial.code }));
+        connection.close(CLOSE_CODES.policyViolation, 'forbidden');
+        counters.websocketRejected++;
+        return;
+      }
       const refuseSeries =
-        authorizer && token !== undefined && !authorizer.unrestricted(token)
-          ? (names: Iterable<string>) => authorizer.check(token, 'write', names)?.error
-          : undefined;
+        authorizer && !authorizer.unrestricted(token!) ? (names: Iterable<string>) => authorizer.check(token, 'write', names)?.error : undefined;
       if (ingestMessage(db, connection, data, isBinary, refuseSeries)) counters.websocketMessages++;
       else counters.websocketRejected++;
     },
-    close: (connection) => producers.delete(connection.id),
+    close: (connection) => {
+      producers.delete(connection.id);
+      subscriptions.closeAll(connection);
+    },
   };
 
   let backend: HttpBackend;
