@@ -1,5 +1,6 @@
 // Bearer tokens with read/write scopes per namespace (docs/server.md#auth). A namespace is the
 // part of a series name before its first '.', so `plant1.temp` is in `plant1`; `*` is every one.
+import { createHash } from 'node:crypto';
 import { SluiceError } from '../errors.js';
 
 export type Scope = 'read' | 'write';
@@ -18,6 +19,12 @@ export type AuthOption = { tokens: TokenGrant[] } | false;
 export type Denial = { status: 401 | 403; error: string; code: 'SLUICE_UNAUTHORIZED' | 'SLUICE_FORBIDDEN' };
 
 const MIN_TOKEN_LENGTH = 16;
+
+/** Grants are found by the token's SHA-256, so a lookup's timing says nothing about how much of a
+ * guessed token matched a real one. */
+function digestOf(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
 
 export function namespaceOf(series: string): string {
   const dot = series.indexOf('.');
@@ -38,7 +45,7 @@ export class Authorizer {
       if (typeof grant.token !== 'string' || grant.token.length < MIN_TOKEN_LENGTH || /\s/.test(grant.token)) {
         throw invalid(`auth.tokens[${i}].token must be a string of at least ${MIN_TOKEN_LENGTH} characters without spaces`);
       }
-      if (this.#grants.has(grant.token)) throw invalid(`auth.tokens[${i}].token is given twice`);
+      if (this.#grants.has(digestOf(grant.token))) throw invalid(`auth.tokens[${i}].token is given twice`);
       if (!Array.isArray(grant.scopes) || grant.scopes.length === 0 || grant.scopes.some((s) => s !== 'read' && s !== 'write')) {
         throw invalid(`auth.tokens[${i}].scopes must be a non-empty array of "read" and "write"`);
       }
@@ -46,7 +53,7 @@ export class Authorizer {
       if (!Array.isArray(namespaces) || namespaces.length === 0 || namespaces.some((n) => typeof n !== 'string' || n === '')) {
         throw invalid(`auth.tokens[${i}].namespaces must be a non-empty array of namespaces (or "*")`);
       }
-      this.#grants.set(grant.token, { scopes: new Set(grant.scopes), namespaces: namespaces.includes('*') ? null : new Set(namespaces) });
+      this.#grants.set(digestOf(grant.token), { scopes: new Set(grant.scopes), namespaces: namespaces.includes('*') ? null : new Set(namespaces) });
     });
   }
 
@@ -64,7 +71,7 @@ export class Authorizer {
   /** Whether `token` may use `scope`; with `series`, on every one of those series. */
   check(token: string | undefined, scope: Scope, series?: Iterable<string>): Denial | undefined {
     if (token === undefined) return { status: 401, code: 'SLUICE_UNAUTHORIZED', error: 'a token is required: Authorization: Bearer <token> (or ?token= on a WebSocket)' };
-    const grant = this.#grants.get(token);
+    const grant = this.#grants.get(digestOf(token));
     if (!grant) return { status: 401, code: 'SLUICE_UNAUTHORIZED', error: 'the token is not known (or the Authorization header is not "Bearer <token>")' };
     if (!grant.scopes.has(scope)) return { status: 403, code: 'SLUICE_FORBIDDEN', error: `the token has no ${scope} scope` };
     if (series && grant.namespaces) {
@@ -79,7 +86,7 @@ export class Authorizer {
 
   /** Whether the token reaches every namespace (then writes need no per-series check). */
   unrestricted(token: string): boolean {
-    return this.#grants.get(token)?.namespaces === null;
+    return this.#grants.get(digestOf(token))?.namespaces === null;
   }
 }
 
