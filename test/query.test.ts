@@ -416,7 +416,7 @@ describe('live queries against db.query over the same points', () => {
         const db = await openDb();
         const live = db.live(`${op}:cpu:${filter}:[10s]`, undefined, { bufferSize: 1000 });
         let t = 1_000;
-        let newest = 0;
+        let newest = -Infinity;
         const written = new Set<string>();
         for (const w of writes) {
           t += w.step * 1_000_000; // mostly forward, sometimes back by less than the range
