@@ -2,6 +2,7 @@
 // frames (one message per turn of the event loop), acknowledged once durable, resent after a
 // reconnect until acknowledged, and held in a bounded buffer while the connection is down.
 import { encodeEvents, type FrameEvent } from '../ingest/event-encoder.js';
+import type { LiveEvent } from '../query/live.js';
 
 /** The part of the WebSocket API the producer uses: the browser's, Node 22's, or the `ws` package's. */
 interface Socket {
@@ -30,15 +31,9 @@ export interface ProducerOptions {
   WebSocket?: SocketConstructor;
 }
 
-/** One event of a live query (docs/query.md#live-queries), as the server sends it. */
-export interface LiveEventMessage {
-  timestamp: number;
-  value: number | null;
-  tags: Record<string, string>;
-  series: string;
-  producers: number[];
-  window?: { start: number; end: number };
-}
+/** One event of a live query (docs/query.md#live-queries), as the server sends it (a type only:
+ * the client loads nothing of the server's code). */
+export type LiveEventMessage = LiveEvent;
 
 export interface Subscription {
   /** Events this client did not read in time and the server dropped, as of the last event. */
