@@ -98,6 +98,13 @@ export interface NativeAddon {
   snappyDecompress(input: Uint8Array, maxUncompressedBytes: number): Uint8Array;
 }
 
+/** What a network batch write returns; `batch` only when asked for (native/engine_binding.cc WriteParsed). */
+export interface NetworkWriteResult {
+  points: number;
+  skippedStringFields: number;
+  batch?: EventFrameBatch;
+}
+
 /** The points of one WebSocket binary message (native/event_frame.h) or remote_write body (native/remote_write.h). */
 export interface EventFrameBatch {
   seriesKeys: string[];
@@ -168,17 +175,19 @@ export interface NativeEngineAddon {
   engineWrite(handle: EngineHandle, series: string, tags: string[], timestamps: BigInt64Array | Float64Array, values: Float64Array): void;
   /** EngineWritePoint() */
   engineWritePoint(handle: EngineHandle, series: string, tags: string[], timestamp: bigint | number, value: number): void;
-  /** EngineWriteLines(): parses line protocol whole, then writes it (nothing on a parse error). */
+  /** EngineWriteLines(): parses line protocol whole, then writes it (nothing on a parse error);
+   * with `withPoints` the parsed columns come back too (for live queries). */
   engineWriteLines(
     handle: EngineHandle,
     input: Uint8Array,
     precision: LineProtocolPrecision,
     defaultTimestampUs: bigint,
-  ): { points: number; skippedStringFields: number };
-  /** EngineWriteEventFrame(): parses a WebSocket binary message whole, then writes it; returns the points. */
-  engineWriteEventFrame(handle: EngineHandle, input: Uint8Array): number;
-  /** EngineWriteRemoteWrite(): decodes a Prometheus remote_write body whole, then writes it; returns the points. */
-  engineWriteRemoteWrite(handle: EngineHandle, body: Uint8Array, maxUncompressedBytes: number): number;
+    withPoints?: boolean,
+  ): NetworkWriteResult;
+  /** EngineWriteEventFrame(): parses a WebSocket binary message whole, then writes it. */
+  engineWriteEventFrame(handle: EngineHandle, input: Uint8Array, withPoints?: boolean): NetworkWriteResult;
+  /** EngineWriteRemoteWrite(): decodes a Prometheus remote_write body whole, then writes it. */
+  engineWriteRemoteWrite(handle: EngineHandle, body: Uint8Array, maxUncompressedBytes: number, withPoints?: boolean): NetworkWriteResult;
   /** EngineAggregate(): op 0 count, 1 sum, 2 avg, 3 min, 4 max, 5 first, 6 last. */
   engineAggregate(handle: EngineHandle, series: string, tags: string[], start: bigint, end: bigint, op: number): NativeAggregate;
   /** EngineAggregateWindows(): epoch-aligned tumbling windows of everyUs; only windows with points. */

@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "event_frame_binding.h"
 #include "line_protocol_binding.h"
+#include "parsed_points_binding.h"
 #include "query_kernels.h"
 #include "remote_write_binding.h"
 #include "series_key.h"
@@ -197,49 +198,47 @@ Napi::Value EngineWritePoint(const Napi::CallbackInfo& info) {
 }
 
 // Writes a parsed network batch, then gives the thread's batch back (also when the write fails).
-void WriteParsed(Napi::Env env, EngineHandle& handle, ParsedPoints& parsed) {
+// Returns { points, skippedStringFields, batch? }: `batch` (the parsed columns) only when argument
+// `with_points_index` is true — live queries need the points, and parsing twice would cost more.
+Napi::Object WriteParsed(const Napi::CallbackInfo& info, EngineHandle& handle, ParsedPoints& parsed,
+                         size_t with_points_index) {
+  Napi::Env env = info.Env();
+  const bool with_points = info.Length() > with_points_index && info[with_points_index].ToBoolean().Value();
   EngineError error;
   const bool written = parsed.values.empty() ||
                        handle.engine->WriteMany(parsed.series_keys, parsed.key_index.data(), parsed.timestamps_us.data(),
                                                 parsed.values.data(), parsed.values.size(), error);
+  Napi::Object out = Napi::Object::New(env);
+  if (written) {
+    out.Set("points", Napi::Number::New(env, static_cast<double>(parsed.values.size())));
+    out.Set("skippedStringFields", Napi::Number::New(env, static_cast<double>(parsed.skipped_string_fields)));
+    if (with_points) out.Set("batch", ParsedPointsObject(env, parsed));
+  }
   ReleaseParsedPoints(parsed);
   if (!written) ThrowEngineError(env, error);
-}
-
-// engineWriteLines(handle, input: Uint8Array, precision, defaultTimestampUs: bigint)
-//   : { points, skippedStringFields } — parsed whole first: a malformed line writes nothing.
-Napi::Value EngineWriteLines(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  EngineHandle& handle = RequireHandle(info);
-  ParsedPoints& parsed = ParseLineArguments(info, 1);
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("points", Napi::Number::New(env, static_cast<double>(parsed.values.size())));
-  out.Set("skippedStringFields", Napi::Number::New(env, static_cast<double>(parsed.skipped_string_fields)));
-  WriteParsed(env, handle, parsed);
   return out;
 }
 
-// engineWriteEventFrame(handle, input: Uint8Array): { points } — a WebSocket binary message of
-// Slung events, parsed whole, then written (nothing on a bad byte: SLUICE_FRAME)
-Napi::Value EngineWriteEventFrame(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// engineWriteLines(handle, input: Uint8Array, precision, defaultTimestampUs: bigint, withPoints?)
+//   : { points, skippedStringFields, batch? } — parsed whole first: a malformed line writes nothing.
+Napi::Value EngineWriteLines(const Napi::CallbackInfo& info) {
   EngineHandle& handle = RequireHandle(info);
-  ParsedPoints& parsed = ParseEventFrameArgument(info, 1);
-  const size_t points = parsed.values.size();
-  WriteParsed(env, handle, parsed);
-  return Napi::Number::New(env, static_cast<double>(points));
+  return WriteParsed(info, handle, ParseLineArguments(info, 1), 4);
 }
 
-// engineWriteRemoteWrite(handle, body: Uint8Array, maxUncompressedBytes): { points } — a Prometheus
-// remote_write body (snappy + protobuf), decoded whole, then written (nothing on a bad byte:
-// SLUICE_PARSE; a declared size over the limit: SLUICE_TOO_LARGE)
-Napi::Value EngineWriteRemoteWrite(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+// engineWriteEventFrame(handle, input: Uint8Array, withPoints?): { points, batch? } — a WebSocket
+// binary message of Slung events, parsed whole, then written (nothing on a bad byte: SLUICE_FRAME)
+Napi::Value EngineWriteEventFrame(const Napi::CallbackInfo& info) {
   EngineHandle& handle = RequireHandle(info);
-  ParsedPoints& parsed = ParseRemoteWriteArguments(info, 1);
-  const size_t points = parsed.values.size();
-  WriteParsed(env, handle, parsed);
-  return Napi::Number::New(env, static_cast<double>(points));
+  return WriteParsed(info, handle, ParseEventFrameArgument(info, 1), 2);
+}
+
+// engineWriteRemoteWrite(handle, body: Uint8Array, maxUncompressedBytes, withPoints?): { points, batch? }
+// — a Prometheus remote_write body (snappy + protobuf), decoded whole, then written (nothing on a
+// bad byte: SLUICE_PARSE; a declared size over the limit: SLUICE_TOO_LARGE)
+Napi::Value EngineWriteRemoteWrite(const Napi::CallbackInfo& info) {
+  EngineHandle& handle = RequireHandle(info);
+  return WriteParsed(info, handle, ParseRemoteWriteArguments(info, 1), 3);
 }
 
 // The arguments every read starts with: (handle, series, tags, start, end).

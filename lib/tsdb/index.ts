@@ -1,6 +1,6 @@
 // The embedded time-series database: `open()` and the Database it returns.
 // Arguments are checked here; the native engine (native/engine.cc) checks again and does the work.
-import { native, type EngineHandle, type NativeEngineStats } from '../../bindings/index.js';
+import { native, type EngineHandle, type EventFrameBatch, type NativeEngineStats } from '../../bindings/index.js';
 import { resolveDataDir } from '../data-dir.js';
 import { SluiceError } from '../errors.js';
 import { lineArguments, type ParseLinesOptions } from '../ingest/line-protocol.js';
@@ -291,15 +291,13 @@ export class Database {
     const producer = checkProducer(options);
     let written;
     try {
-      written = native().addon.engineWriteLines(handle, bytes, precision, defaultTimestampUs);
+      // Live queries need the points themselves: the native write hands back its parsed columns.
+      written = native().addon.engineWriteLines(handle, bytes, precision, defaultTimestampUs, this.#live.size > 0);
     } catch (error) {
       throw asSluiceError(error);
     }
-    // Live queries need the points themselves: parse again only when some query listens.
-    if (this.#live.size > 0 && written.points > 0) {
-      this.#dispatchParsed(native().addon.parseLineProtocol(bytes, precision, defaultTimestampUs), producer);
-    }
-    return written;
+    if (written.batch) this.#dispatchParsed(written.batch, producer);
+    return { points: written.points, skippedStringFields: written.skippedStringFields };
   }
 
   /**
@@ -310,14 +308,14 @@ export class Database {
     const handle = this.#open();
     if (!(input instanceof Uint8Array)) throw invalid('input must be a Uint8Array or a Buffer');
     const producer = checkProducer(options);
-    let points;
+    let written;
     try {
-      points = native().addon.engineWriteEventFrame(handle, input);
+      written = native().addon.engineWriteEventFrame(handle, input, this.#live.size > 0);
     } catch (error) {
       throw asSluiceError(error);
     }
-    if (this.#live.size > 0 && points > 0) this.#dispatchParsed(native().addon.parseEventFrame(input), producer);
-    return points;
+    if (written.batch) this.#dispatchParsed(written.batch, producer);
+    return written.points;
   }
 
   /**
@@ -365,20 +363,18 @@ export class Database {
     if (!Number.isSafeInteger(maxUncompressedBytes) || maxUncompressedBytes < 0 || maxUncompressedBytes > 2 ** 32) {
       throw invalid(`maxUncompressedBytes must be an integer in 0..${2 ** 32}, got ${String(maxUncompressedBytes)}`);
     }
-    let points;
+    let written;
     try {
-      points = native().addon.engineWriteRemoteWrite(handle, body, maxUncompressedBytes);
+      written = native().addon.engineWriteRemoteWrite(handle, body, maxUncompressedBytes, this.#live.size > 0);
     } catch (error) {
       throw asSluiceError(error);
     }
-    if (this.#live.size > 0 && points > 0) {
-      this.#dispatchParsed(native().addon.parseRemoteWrite(body, maxUncompressedBytes), producer);
-    }
-    return points;
+    if (written.batch) this.#dispatchParsed(written.batch, producer);
+    return written.points;
   }
 
   /** Live dispatch of a parsed network batch, one call per run of one series. */
-  #dispatchParsed(batch: { seriesKeys: string[]; keyIndex: Uint32Array; timestamps: BigInt64Array; values: Float64Array }, producer: number | undefined): void {
+  #dispatchParsed(batch: EventFrameBatch, producer: number | undefined): void {
     const entries = batch.seriesKeys.map((key) => parseSeriesKey(key));
     let runStart = 0;
     for (let i = 1; i <= batch.values.length; i++) {
