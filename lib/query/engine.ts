@@ -184,9 +184,3 @@ function windowSeries(source: QuerySource, op: QueryOp, members: SeriesEntry[], 
   }
   return buckets;
 }
-
-/** The start of the epoch-aligned window of width `every` holding t. */
-export function floorTo(t: bigint, every: bigint): bigint {
-  const remainder = t % every;
-  return remainder < 0n ? t - remainder - every : t - remainder;
-}

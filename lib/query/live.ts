@@ -5,7 +5,6 @@
 import type { Query } from '../dsl/ast.js';
 import { SluiceError } from '../errors.js';
 import { AggregateState, needsOf, percentile } from './aggregate-state.js';
-import { floorTo } from './engine.js';
 import { matchesFilter } from './series-index.js';
 
 export interface LiveEvent {
@@ -77,7 +76,8 @@ export class LiveQuery {
   readonly #minTime: number;
   readonly #maxTime: number;
   readonly #slideUs: number;
-  readonly #everyUs: bigint;
+  /** Window width in µs, as a number: window starts are computed per point (0: no windows). */
+  readonly #everyUs: number;
   /** The newest point time this query has seen. */
   #watermark = -Infinity;
   readonly #groups = new Map<string, GroupState>();
@@ -108,7 +108,7 @@ export class LiveQuery {
       else if (range.start.kind === 'at') this.#minTime = Number(range.start.us);
       if (range.end.kind === 'at') this.#maxTime = Number(range.end.us);
     }
-    this.#everyUs = query.everyUs ?? 0n;
+    this.#everyUs = Number(query.everyUs ?? 0n);
     this.#mode = query.everyUs !== null ? 'windowed' : this.#slideUs > 0 ? 'sliding' : 'cumulative';
   }
 
@@ -173,6 +173,8 @@ export class LiveQuery {
     const { timestamps, values } = points;
     const op = this.query.op;
     const key = op === 'DELTA' || op === 'RATE' ? points.key() : '';
+    let window: WindowState | undefined; // the window of the previous point: runs share one lookup
+    let windowStart = NaN;
     let accepted = 0;
     let newest = -Infinity;
     for (let i = 0; i < values.length; i++) {
@@ -186,16 +188,23 @@ export class LiveQuery {
         }
         group.sliding!.insert(t, values[i]!, key);
       } else if (this.#mode === 'windowed') {
-        const start = floorTo(BigInt(t), this.#everyUs);
+        const start = Math.floor(t / this.#everyUs) * this.#everyUs;
         if (t > this.#watermark) {
           this.#watermark = t;
-          if (emit) this.#closeWindows(start);
+          if (emit && start > this.#openFrom) {
+            this.#closeWindows(start);
+            window = undefined; // closing may have removed it
+          }
         }
         if (start < this.#openFrom) {
           if (emit) this.#stats.late++;
           continue;
         }
-        group.window(start, points).add(t, values[i]!, key);
+        if (window === undefined || start !== windowStart) {
+          window = group.window(start, points);
+          windowStart = start;
+        }
+        window.add(t, values[i]!, key);
       } else {
         group.cumulative!.add(t, values[i]!, key);
       }
@@ -217,12 +226,11 @@ export class LiveQuery {
   }
 
   /** Windows starting before this are closed (emitted); their late points are counted. */
-  #openFrom = -(2n ** 63n);
+  #openFrom = -Infinity;
 
   /** A point at window `newestStart` closes every window that ends at or before it. */
-  #closeWindows(newestStart: bigint): void {
-    if (newestStart <= this.#openFrom) return;
-    const closing: Array<{ start: bigint; group: GroupState; window: WindowState }> = [];
+  #closeWindows(newestStart: number): void {
+    const closing: Array<{ start: number; group: GroupState; window: WindowState }> = [];
     for (const group of this.#groups.values()) {
       for (const [start, window] of group.windows!) {
         if (start < newestStart) {
@@ -232,15 +240,15 @@ export class LiveQuery {
       }
     }
     this.#openFrom = newestStart;
-    closing.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    closing.sort((a, b) => a.start - b.start);
     for (const { start, group, window } of closing) {
       this.#push({
-        timestamp: Number(start),
+        timestamp: start,
         value: window.result(this.query.op),
         tags: this.query.groupBy.length ? group.tags : window.tags,
         series: window.series,
         producers: [...window.producers],
-        window: { start: Number(start), end: Number(start + this.#everyUs) },
+        window: { start, end: start + this.#everyUs },
       });
     }
   }
@@ -291,7 +299,7 @@ export class LiveQuery {
 class GroupState {
   cumulative?: SeriesStates;
   sliding?: SlidingState;
-  windows?: Map<bigint, WindowState>;
+  windows?: Map<number, WindowState>;
 
   constructor(
     readonly tags: Record<string, string>,
@@ -303,7 +311,7 @@ class GroupState {
     else this.windows = new Map();
   }
 
-  window(start: bigint, points: WrittenPoints): WindowState {
+  window(start: number, points: WrittenPoints): WindowState {
     let window = this.windows!.get(start);
     if (!window) {
       window = new WindowState(this.op, points);
