@@ -4,7 +4,7 @@ import { SluiceError } from '../errors.js';
 import { version } from '../package-info.js';
 import { open, type Database, type Durability } from '../tsdb/index.js';
 import type { BackendName, BackendOptions, HttpBackend, WsConnection, WsHandlers } from './backend.js';
-import { CLOSE_CODES, ingestMessage, lineProtocolHandler, remoteWriteHandler } from './ingest.js';
+import { CLOSE_CODES, ingestMessage, lineProtocolHandler, readJsonMessage, remoteWriteHandler } from './ingest.js';
 import { controlMessageOf, Subscriptions } from './subscriptions.js';
 import { jsonReply, Router, type HttpHandler, type HttpReply } from './http.js';
 import { Authorizer, authorizerFor, type AuthOption, type Denial, type Scope } from './auth.js';
@@ -166,7 +166,8 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
     open: (connection) => producers.set(connection.id, connection),
     message: (connection, data, isBinary) => {
       const token = connection.token;
-      const control = controlMessageOf(data, isBinary);
+      const message = isBinary ? data : readJsonMessage(data); // JSON is parsed once, here
+      const control = message instanceof Uint8Array ? undefined : controlMessageOf(message.value);
       if (control) {
         subscriptions.handle(connection, control, (series) => authorizer?.check(token, 'read', series)?.error);
         return;
@@ -180,7 +181,7 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
       }
       const refuseSeries =
         authorizer && !authorizer.unrestricted(token!) ? (names: Iterable<string>) => authorizer.check(token, 'write', names)?.error : undefined;
-      if (ingestMessage(db, connection, data, isBinary, refuseSeries)) counters.websocketMessages++;
+      if (ingestMessage(db, connection, message, refuseSeries)) counters.websocketMessages++;
       else counters.websocketRejected++;
     },
     close: (connection) => {

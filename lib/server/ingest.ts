@@ -27,12 +27,11 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 export function ingestMessage(
   db: Database,
   connection: WsConnection,
-  data: Uint8Array,
-  isBinary: boolean,
+  message: Uint8Array | JsonMessage,
   refuseSeries?: (names: Iterable<string>) => string | undefined,
 ): boolean {
   try {
-    const frame = isBinary ? data : encodeEvents(parseJsonEvents(data));
+    const frame = message instanceof Uint8Array ? message : encodeEvents(jsonEvents(message));
     if (refuseSeries) {
       const refusal = refuseSeries(seriesNamesOf(native().addon.parseEventFrame(frame).seriesKeys));
       if (refusal) {
@@ -64,24 +63,31 @@ function badJson(message: string, event?: number): SluiceError {
   return Object.assign(new SluiceError('SLUICE_FRAME', `JSON message: ${message}`), event === undefined ? {} : { event });
 }
 
+/** A text message read once: its JSON value, or why it is not JSON (reported if it is meant as points). */
+export type JsonMessage = { value: unknown; error?: undefined } | { value?: undefined; error: SluiceError };
+
+export function readJsonMessage(data: Uint8Array): JsonMessage {
+  let text: string;
+  try {
+    text = utf8.decode(data);
+  } catch {
+    return { error: badJson('not valid UTF-8') };
+  }
+  try {
+    return { value: JSON.parse(text) as unknown };
+  } catch (error) {
+    return { error: badJson(`not JSON (${(error as Error).message})`) };
+  }
+}
+
 /**
  * A JSON text message: one event or an array of them,
  * `{"series": "temp", "tags": {"sensor": "1"}, "timestamp": 1700000000000000, "value": 21.5}`;
  * timestamp in µs (a number, or a string of digits beyond 2^53), the server's clock when absent.
  */
-export function parseJsonEvents(data: Uint8Array): FrameEvent[] {
-  let text: string;
-  try {
-    text = utf8.decode(data);
-  } catch {
-    throw badJson('not valid UTF-8');
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw badJson(`not JSON (${(error as Error).message})`);
-  }
+function jsonEvents(message: JsonMessage): FrameEvent[] {
+  if (message.error) throw message.error;
+  const value = message.value;
   const items = Array.isArray(value) ? value : [value];
   if (items.length > MAX_JSON_EVENTS) throw badJson(`more than ${MAX_JSON_EVENTS} events in one message`);
   const now = BigInt(Date.now()) * 1000n;

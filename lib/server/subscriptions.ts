@@ -14,15 +14,8 @@ export interface ControlMessage {
 
 const MAX_SUBSCRIPTIONS_PER_CONNECTION = 256;
 
-/** A text message that is a subscription request rather than JSON points. */
-export function controlMessageOf(data: Uint8Array, isBinary: boolean): ControlMessage | undefined {
-  if (isBinary || data.length === 0 || data[0] !== 0x7b /* { */) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
-  } catch {
-    return undefined; // not JSON: the points path reports it
-  }
+/** A JSON text message that is a subscription request rather than points. */
+export function controlMessageOf(value: unknown): ControlMessage | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   return 'subscribe' in value || 'unsubscribe' in value ? (value as ControlMessage) : undefined;
 }
