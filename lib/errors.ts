@@ -11,7 +11,9 @@ export type SluiceErrorCode =
   | 'SLUICE_QUERY'
   | 'SLUICE_LIMIT'
   | 'SLUICE_FRAME'
-  | 'SLUICE_TOO_LARGE';
+  | 'SLUICE_TOO_LARGE'
+  | 'SLUICE_WASM'
+  | 'SLUICE_WORKFLOW';
 
 /** An error with a stable `code`; the message says what was wrong, where, and what is accepted. */
 export class SluiceError extends Error {

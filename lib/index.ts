@@ -65,3 +65,13 @@ export function nativeInfo(): NativeInfo {
   const { addon, file, prebuilt } = native();
   return { file, prebuilt, ...addon.buildInfo() };
 }
+export {
+  WorkflowRuntime,
+  startWorkflows,
+  type WorkflowRuntimeOptions,
+  type DeployOptions,
+  type WorkflowStatus,
+  type WorkflowState,
+  type HandleStatus,
+} from './workflows/runtime.js';
+export type { WorkflowLimits } from './workflows/store.js';

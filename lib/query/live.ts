@@ -25,6 +25,11 @@ export interface LiveEvent {
 export interface LiveOptions {
   /** Events held for the consumer before the oldest is dropped (default 1024, up to 1,048,576). */
   bufferSize?: number;
+  /**
+   * Resuming a consumer: stored points newer than this time (µs) become events at once, as if
+   * they were being written now (series by series, each in time order; bounded by bufferSize).
+   */
+  since?: bigint | number;
 }
 
 export interface LiveStats {

@@ -425,11 +425,27 @@ export class Database {
       this.#live.remove(closed);
       this.#myLiveQueries.delete(closed);
     });
-    if (query.slideUs > 0) {
+    const since = options.since === undefined ? undefined : BigInt(checkTimestamp(options.since, 'since'));
+    if (query.slideUs > 0 || since !== undefined) {
       const now = BigInt(Date.now()) * 1000n;
       for (const entry of this.#querySource().index.match(parsed.series, parsed.filter)) {
-        for (const batch of this.scanBatches({ series: entry.name, tags: entry.tags, start: now - BigInt(query.slideUs), end: now })) {
-          query.seed({ series: entry.name, tags: entry.tags, key: () => entry.key, timestamps: batch.timestamps, values: batch.values, producer: undefined });
+        const points = (batch: { timestamps: BigInt64Array; values: Float64Array }) => ({
+          series: entry.name,
+          tags: entry.tags,
+          key: () => entry.key,
+          timestamps: batch.timestamps,
+          values: batch.values,
+          producer: undefined,
+        });
+        if (query.slideUs > 0) {
+          const seedStart = now - BigInt(query.slideUs);
+          const seedEnd = since !== undefined && since < now ? since : now;
+          if (seedStart <= seedEnd) {
+            for (const batch of this.scanBatches({ series: entry.name, tags: entry.tags, start: seedStart, end: seedEnd })) query.seed(points(batch));
+          }
+        }
+        if (since !== undefined && since < INT64_MAX) {
+          for (const batch of this.scanBatches({ series: entry.name, tags: entry.tags, start: since + 1n, end: INT64_MAX })) query.onWrite(points(batch));
         }
       }
     }

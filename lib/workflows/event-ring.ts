@@ -1,0 +1,124 @@
+// A single-producer, single-consumer ring of byte records in a SharedArrayBuffer: live events go
+// from the main thread (where live queries run) to a workflow worker without a postMessage copy
+// per event, and the worker sleeps on the ring's signal word (Atomics.waitAsync) while idle.
+// A full ring refuses the record: the producer keeps it in its backlog and tries again later.
+
+const WRITE = 0;
+const READ = 1;
+/** Bumped after each batch of pushes; the consumer waits on it. */
+const SIGNAL = 2;
+const HEADER_INTS = 4;
+/** Record header: instance u32, handle u32, sequence f64, length u32, padding u32. */
+const RECORD_HEADER = 24;
+const WRAP_MARK = 0xffffffff;
+
+export interface RingRecord {
+  instance: number;
+  handle: number;
+  sequence: number;
+  payload: Uint8Array;
+}
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+export class EventRing {
+  readonly buffer: SharedArrayBuffer;
+  readonly #header: Int32Array;
+  readonly #data: Uint8Array;
+  readonly #view: DataView;
+  readonly #capacity: number;
+
+  /** A new ring of `capacity` bytes (a power of two), or a view of an existing one's buffer. */
+  constructor(capacityOrBuffer: number | SharedArrayBuffer) {
+    if (typeof capacityOrBuffer === 'number') {
+      const capacity = capacityOrBuffer;
+      if (!Number.isInteger(capacity) || capacity < 1024 || (capacity & (capacity - 1)) !== 0 || capacity > 2 ** 30) {
+        throw new RangeError(`ring capacity must be a power of two in 1 KiB..1 GiB, got ${capacity}`);
+      }
+      this.buffer = new SharedArrayBuffer(HEADER_INTS * 4 + capacity);
+    } else {
+      this.buffer = capacityOrBuffer;
+    }
+    this.#capacity = this.buffer.byteLength - HEADER_INTS * 4;
+    this.#header = new Int32Array(this.buffer, 0, HEADER_INTS);
+    this.#data = new Uint8Array(this.buffer, HEADER_INTS * 4, this.#capacity);
+    this.#view = new DataView(this.buffer, HEADER_INTS * 4, this.#capacity);
+  }
+
+  /** The largest payload a record may carry. */
+  get maxPayload(): number {
+    return this.#capacity / 2 - RECORD_HEADER;
+  }
+
+  /** Producer: appends one record; false when it does not fit now (nothing is written). */
+  push(instance: number, handle: number, sequence: number, payload: Uint8Array): boolean {
+    if (payload.length > this.maxPayload) throw new RangeError(`a ring record holds at most ${this.maxPayload} bytes, got ${payload.length}`);
+    const write = Atomics.load(this.#header, WRITE) >>> 0;
+    const read = Atomics.load(this.#header, READ) >>> 0;
+    const used = (write - read) >>> 0;
+    const size = align8(RECORD_HEADER + payload.length);
+    let at = write % this.#capacity;
+    const tail = this.#capacity - at;
+    const needed = size <= tail ? size : tail + size;
+    if (used + needed > this.#capacity) return false;
+    let next = write;
+    if (size > tail) {
+      // The record would straddle the end: mark the tail as skipped and start over at 0.
+      this.#view.setUint32(at, WRAP_MARK, true);
+      next = (next + tail) >>> 0;
+      at = 0;
+    }
+    this.#view.setUint32(at, instance, true);
+    this.#view.setUint32(at + 4, handle, true);
+    this.#view.setFloat64(at + 8, sequence, true);
+    this.#view.setUint32(at + 16, payload.length, true);
+    this.#data.set(payload, at + RECORD_HEADER);
+    Atomics.store(this.#header, WRITE, (next + size) | 0);
+    return true;
+  }
+
+  /** Producer: wakes the consumer after one or more pushes. */
+  signal(): void {
+    Atomics.add(this.#header, SIGNAL, 1);
+    Atomics.notify(this.#header, SIGNAL);
+  }
+
+  /** Consumer: the signal value to wait on. */
+  get signalValue(): number {
+    return Atomics.load(this.#header, SIGNAL);
+  }
+
+  /** Consumer: resolves when the signal moves past `seen`, or after `timeoutMs`. */
+  waitForSignal(seen: number, timeoutMs: number): Promise<unknown> {
+    const result = Atomics.waitAsync(this.#header, SIGNAL, seen, timeoutMs);
+    return result.async ? result.value : Promise.resolve(result.value);
+  }
+
+  /** Consumer: hands every record written so far to `onRecord`, oldest first; returns how many. */
+  drain(onRecord: (record: RingRecord) => void): number {
+    const write = Atomics.load(this.#header, WRITE) >>> 0;
+    let read = Atomics.load(this.#header, READ) >>> 0;
+    let count = 0;
+    while (read !== write) {
+      const at = read % this.#capacity;
+      const instance = this.#view.getUint32(at, true);
+      if (instance === WRAP_MARK) {
+        read = (read + (this.#capacity - at)) >>> 0;
+        continue;
+      }
+      const length = this.#view.getUint32(at + 16, true);
+      onRecord({
+        instance,
+        handle: this.#view.getUint32(at + 4, true),
+        sequence: this.#view.getFloat64(at + 8, true),
+        payload: this.#data.slice(at + RECORD_HEADER, at + RECORD_HEADER + length),
+      });
+      read = (read + align8(RECORD_HEADER + length)) >>> 0;
+      count++;
+    }
+    Atomics.store(this.#header, READ, read | 0);
+    return count;
+  }
+}

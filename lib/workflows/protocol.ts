@@ -1,0 +1,50 @@
+// Messages between the workflow runtime (main thread) and its workers. Live events do not travel
+// here: they go through the worker's EventRing. Everything else is rare or batched per turn.
+import type { AbiReport } from '../wasm/abi.js';
+import type { ModuleInfo } from '../wasm/module-info.js';
+import type { HttpPolicy } from './http-request.js';
+
+export interface WorkerSettings {
+  dir: string;
+  ring: SharedArrayBuffer;
+  /** Float64Array(2): [start of the running slice in ms since the epoch, or 0][instance id]. */
+  watchdog: SharedArrayBuffer;
+  pollWaitMs: number;
+  maxRegionBytes: number;
+  http: HttpPolicy;
+}
+
+export interface StartInstance {
+  type: 'start';
+  instance: number;
+  name: string;
+  module: WebAssembly.Module;
+  info: ModuleInfo;
+  report: AbiReport;
+  env: Array<[string, string]>;
+  memoryPages: number;
+  stateFile: string;
+}
+
+export interface StopInstance {
+  type: 'stop';
+  instance: number;
+}
+
+export type ToWorker = StartInstance | StopInstance;
+
+export type InstanceState = 'running' | 'waiting' | 'finished' | 'exited' | 'failed' | 'stopped';
+
+export type FromWorker =
+  | { type: 'register'; instance: number; handle: number; text: string; occurrence: number }
+  | { type: 'free'; instance: number; handle: number }
+  | { type: 'ack'; instance: number; handle: number; sequence: number }
+  | { type: 'write'; instance: number; series: string; tags: Record<string, string>; timestamp: bigint; value: number }
+  | { type: 'writeback'; instance: number; producer: number; data: Uint8Array }
+  | { type: 'log'; instance: number; line: string }
+  | { type: 'state'; instance: number; state: InstanceState; error?: string; code?: number; memoryBytes?: number };
+
+export interface WorkerBatch {
+  type: 'batch';
+  messages: FromWorker[];
+}

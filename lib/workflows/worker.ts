@@ -1,0 +1,307 @@
+// A workflow worker: many guest instances share this thread. Each runs until it waits (for a
+// live event, an HTTP response, or the end of its poll wait) and is then unwound off the stack;
+// the thread sleeps on its EventRing's signal when nothing is runnable, so idle workflows cost no
+// CPU. The main thread's watchdog reads which instance runs since when, and ends this worker when
+// one runs past its CPU budget.
+import { parentPort, workerData } from 'node:worker_threads';
+import { parseQuery } from '../dsl/index.js';
+import { LiveQuery } from '../query/live.js';
+import { open, type Database } from '../tsdb/index.js';
+import { Guest, type GuestHost, type GuestStep } from '../wasm/guest.js';
+import { EventRing } from './event-ring.js';
+import { httpRequest } from './http-request.js';
+import type { FromWorker, StartInstance, ToWorker, WorkerSettings } from './protocol.js';
+import { StateStore } from './state-store.js';
+
+const MAX_HANDLES = 1024;
+const MAX_LOG_LINES_PER_TURN = 1000;
+const MAX_TAGS_TEXT = 64 * 1024;
+
+interface HandleQueue {
+  events: Array<{ sequence: number; payload: Uint8Array }>;
+  /** The sequence of the event the guest took last: acknowledged when it polls again. */
+  taken: number | undefined;
+}
+
+interface Instance {
+  id: number;
+  name: string;
+  guest: Guest;
+  handles: Map<number, HandleQueue>;
+  nextHandle: number;
+  occurrences: Map<string, number>;
+  step: GuestStep | undefined;
+  /** For a guest waiting in u_poll_handle: when it gets 0 if nothing comes. */
+  deadline: number;
+  state: StateStore;
+  logLines: number;
+  droppedLogLines: number;
+}
+
+const settings = workerData as WorkerSettings;
+const ring = new EventRing(settings.ring);
+const watchdog = new Float64Array(settings.watchdog);
+const instances = new Map<number, Instance>();
+const runnable = new Set<Instance>();
+let outbox: FromWorker[] = [];
+let db: Database | undefined;
+
+function send(message: FromWorker): void {
+  outbox.push(message);
+}
+
+function flush(): void {
+  if (outbox.length === 0) return;
+  parentPort!.postMessage({ type: 'batch', messages: outbox });
+  outbox = [];
+}
+
+function parseTags(text: string): { series: string; tags: Record<string, string> } | string {
+  if (text.length > MAX_TAGS_TEXT) return `tags are ${text.length} characters, at most ${MAX_TAGS_TEXT}`;
+  let series: string | undefined;
+  const tags: Record<string, string> = {};
+  for (const part of text.split(',')) {
+    const pair = part.trim();
+    if (pair === '') continue;
+    const equals = pair.indexOf('=');
+    if (equals <= 0) return `tag "${pair.slice(0, 100)}" is not key=value`;
+    const key = pair.slice(0, equals);
+    const value = pair.slice(equals + 1);
+    if (key === 'series') {
+      if (series !== undefined) return 'series= appears twice';
+      if (value === '') return 'series= is empty';
+      series = value;
+    } else {
+      if (key in tags) return `tag ${key} appears twice`;
+      tags[key] = value;
+    }
+  }
+  if (series === undefined) return 'tags must include series=<name> (e.g. series=alerts,severity=high)';
+  return { series, tags };
+}
+
+function hostFor(instance: Instance): GuestHost {
+  const log = (line: string) => {
+    if (instance.logLines >= MAX_LOG_LINES_PER_TURN) {
+      instance.droppedLogLines++;
+      return;
+    }
+    instance.logLines++;
+    send({ type: 'log', instance: instance.id, line });
+  };
+  return {
+    queryLive(text) {
+      try {
+        // Checked here, where the guest gets its answer; the main thread runs the query itself.
+        new LiveQuery(parseQuery(text), text, undefined, {}, () => {});
+      } catch (error) {
+        log(`u_query_live: ${(error as Error).message}`);
+        return 0;
+      }
+      if (instance.handles.size >= MAX_HANDLES) {
+        log(`u_query_live: at most ${MAX_HANDLES} live handles per workflow; free some with u_free_handle`);
+        return 0;
+      }
+      const handle = instance.nextHandle++;
+      const occurrence = instance.occurrences.get(text) ?? 0;
+      instance.occurrences.set(text, occurrence + 1);
+      instance.handles.set(handle, { events: [], taken: undefined });
+      send({ type: 'register', instance: instance.id, handle, text, occurrence });
+      return handle;
+    },
+    queryHistory(text) {
+      try {
+        const result = db!.query(text);
+        if (result === null) return NaN;
+        if (typeof result === 'number') return result;
+        log('u_query_history: the query has a window part or BY; it returns one number only (use AVG:series:[tags]:[range])');
+        return 0;
+      } catch (error) {
+        log(`u_query_history: ${(error as Error).message}`);
+        return 0;
+      }
+    },
+    takeEvent(handle) {
+      const queue = instance.handles.get(handle);
+      if (!queue) return undefined;
+      if (queue.taken !== undefined) {
+        send({ type: 'ack', instance: instance.id, handle, sequence: queue.taken });
+        queue.taken = undefined;
+      }
+      const next = queue.events.shift();
+      if (!next) return null;
+      queue.taken = next.sequence;
+      return next.payload;
+    },
+    freeHandle(handle) {
+      if (!instance.handles.delete(handle)) return false;
+      send({ type: 'free', instance: instance.id, handle });
+      return true;
+    },
+    writeEvent(timestampText, valueText, tagsText) {
+      const ts = timestampText.trim();
+      if (!/^-?\d{1,19}$/.test(ts)) return `timestamp "${ts.slice(0, 40)}" is not an integer number of microseconds`;
+      const timestamp = BigInt(ts);
+      if (timestamp > 9223372036854775807n || timestamp < -9223372036854775808n) return `timestamp ${ts} is outside int64`;
+      const trimmed = valueText.trim();
+      const value = Number(trimmed);
+      if (trimmed === '' || (Number.isNaN(value) && trimmed !== 'NaN')) return `value "${trimmed.slice(0, 40)}" is not a number`;
+      const parsed = parseTags(tagsText);
+      if (typeof parsed === 'string') return parsed;
+      send({ type: 'write', instance: instance.id, series: parsed.series, tags: parsed.tags, timestamp, value });
+      return null;
+    },
+    writebackWs(producer, data) {
+      if (!Number.isSafeInteger(producer) || producer <= 0) return `producer ${producer} is not a producer id`;
+      send({ type: 'writeback', instance: instance.id, producer, data });
+      return null;
+    },
+    http: (url, body, method) => httpRequest(url, body, method, settings.http),
+    stateGet: (key) => instance.state.get(key),
+    stateSet: (key, value) => instance.state.set(key, value),
+    stateDelete: (key) => instance.state.delete(key),
+    log,
+  };
+}
+
+function start(message: StartInstance): void {
+  const instance: Instance = {
+    id: message.instance,
+    name: message.name,
+    guest: undefined as unknown as Guest,
+    handles: new Map(),
+    nextHandle: 1,
+    occurrences: new Map(),
+    step: undefined,
+    deadline: 0,
+    state: undefined as unknown as StateStore,
+    logLines: 0,
+    droppedLogLines: 0,
+  };
+  try {
+    instance.state = new StateStore(message.stateFile);
+    instance.guest = new Guest(message.module, message.info, message.report, hostFor(instance), { env: message.env, maxRegionBytes: settings.maxRegionBytes }, message.memoryPages);
+  } catch (error) {
+    instance.state?.close();
+    send({ type: 'state', instance: message.instance, state: 'failed', error: `instantiation failed: ${(error as Error).message}` });
+    return;
+  }
+  instances.set(instance.id, instance);
+  runnable.add(instance);
+}
+
+function stop(id: number): void {
+  const instance = instances.get(id);
+  if (!instance) return;
+  instances.delete(id);
+  runnable.delete(instance);
+  instance.state.close();
+  send({ type: 'state', instance: id, state: 'stopped' });
+}
+
+function runSlice(instance: Instance): void {
+  watchdog[1] = instance.id;
+  watchdog[0] = Date.now();
+  const step = instance.step === undefined ? instance.guest.start() : instance.guest.resume();
+  watchdog[0] = 0;
+  instance.step = step;
+  if (instance.droppedLogLines > 0) {
+    send({ type: 'log', instance: instance.id, line: `… ${instance.droppedLogLines} log lines dropped (more than ${MAX_LOG_LINES_PER_TURN} at once)` });
+    instance.droppedLogLines = 0;
+  }
+  instance.logLines = 0;
+  switch (step.state) {
+    case 'polling': {
+      const queue = instance.handles.get(step.handle);
+      if (queue && queue.events.length > 0) runnable.add(instance);
+      else instance.deadline = Date.now() + settings.pollWaitMs;
+      break;
+    }
+    case 'http':
+      step.done.then(() => {
+        if (instances.get(instance.id) !== instance) return;
+        runnable.add(instance);
+        wake();
+      });
+      break;
+    default: {
+      const memoryBytes = instance.guest.memoryBytes;
+      instances.delete(instance.id);
+      instance.state.close();
+      if (step.state === 'failed') send({ type: 'state', instance: instance.id, state: 'failed', error: step.error, memoryBytes });
+      else if (step.state === 'exited') send({ type: 'state', instance: instance.id, state: 'exited', code: step.code, memoryBytes });
+      else send({ type: 'state', instance: instance.id, state: 'finished', memoryBytes });
+    }
+  }
+}
+
+function deliver(): void {
+  ring.drain((record) => {
+    const instance = instances.get(record.instance);
+    const queue = instance?.handles.get(record.handle);
+    if (!instance || !queue) return; // for an instance or handle that is gone: main resends
+    queue.events.push({ sequence: record.sequence, payload: record.payload });
+    if (instance.step?.state === 'polling' && instance.step.handle === record.handle) runnable.add(instance);
+  });
+}
+
+function expire(now: number): number {
+  let next = Infinity;
+  for (const instance of instances.values()) {
+    if (instance.step?.state !== 'polling' || runnable.has(instance)) continue;
+    if (instance.deadline <= now) runnable.add(instance);
+    else next = Math.min(next, instance.deadline);
+  }
+  return next;
+}
+
+let wakeUp: (() => void) | undefined;
+function wake(): void {
+  wakeUp?.();
+}
+let signalWait: Promise<unknown> | undefined;
+
+async function loop(): Promise<void> {
+  for (;;) {
+    const seen = ring.signalValue;
+    deliver();
+    const nextDeadline = expire(Date.now());
+    if (runnable.size > 0) {
+      const batch = [...runnable];
+      runnable.clear();
+      for (const instance of batch) if (instances.get(instance.id) === instance) runSlice(instance);
+      flush();
+      // Let messages from the main thread (start, stop) in between slices.
+      await new Promise((resolve) => setImmediate(resolve));
+      continue;
+    }
+    flush();
+    const timeout = Math.max(0, Math.min(1000, nextDeadline - Date.now()));
+    signalWait ??= ring.waitForSignal(seen, 1000).finally(() => {
+      signalWait = undefined;
+    });
+    await Promise.race([
+      signalWait,
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeout);
+        wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      }),
+    ]);
+    wakeUp = undefined;
+  }
+}
+
+parentPort!.on('message', (message: ToWorker) => {
+  if (message.type === 'start') start(message);
+  else if (message.type === 'stop') stop(message.instance);
+  wake();
+});
+
+void (async () => {
+  db = await open({ dir: settings.dir });
+  parentPort!.postMessage({ type: 'ready' });
+  await loop();
+})();
