@@ -3,8 +3,9 @@ import { version } from '../package-info.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.js';
 import { queryCommand } from './query.js';
 import { serveCommand } from './serve.js';
+import { workflowCommand } from './workflow.js';
 
-const commands: Command[] = [serveCommand, queryCommand];
+const commands: Command[] = [serveCommand, queryCommand, workflowCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((command) => command.name.length));

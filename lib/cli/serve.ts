@@ -31,10 +31,16 @@ Options:
       --no-auth         no tokens, even beyond loopback (behind a proxy that authenticates)
       --durability <m>  batch | sync | none: when writes are acknowledged (default batch:
                         in the log, fsynced within 100 ms; env SLUICE_DURABILITY)
+      --wasm <file>     deploy a workflow module at start, named after the file (repeatable;
+                        the seed's flag). Deployments persist: see sluice workflow --help
+      --http-allow <h>  a host (or host:port, or *) workflows may reach with
+                        u_writeback_http (repeatable; default none)
+      --workflow-workers <n>  threads shared by all workflows (default 1)
+      --no-workflows    no workflow runtime
   -h, --help            show this help
 
 Endpoints: WebSocket ingest on any path, POST /write and /api/v2/write, GET /query,
-GET /metrics, GET /health (docs/server.md).`,
+GET /metrics, GET /health, /workflows (docs/server.md, docs/workflows.md).`,
 
   async run(args) {
     const { values } = parseOrUsageError(() =>
@@ -49,6 +55,10 @@ GET /metrics, GET /health (docs/server.md).`,
           durability: { type: 'string' },
           'tokens-file': { type: 'string' },
           'no-auth': { type: 'boolean' },
+          wasm: { type: 'string', multiple: true },
+          'http-allow': { type: 'string', multiple: true },
+          'workflow-workers': { type: 'string' },
+          'no-workflows': { type: 'boolean' },
           help: { type: 'boolean', short: 'h' },
         },
       }),
@@ -75,7 +85,10 @@ GET /metrics, GET /health (docs/server.md).`,
       }
       auth = { tokens: tokens as TokenGrant[] };
     }
-    const server = await startServer({ host, port, backend, durability, auth, dataDir: values['data-dir'] });
+    if (values['no-workflows'] && values.wasm) throw new UsageError('--wasm needs the workflow runtime: drop --no-workflows');
+    const workers = values['workflow-workers'] === undefined ? 1 : parseIntegerArg(values['workflow-workers'], '--workflow-workers', 1, 64);
+    const workflows = values['no-workflows'] ? false : { workers, httpAllow: values['http-allow'] ?? [] };
+    const server = await startServer({ host, port, backend, durability, auth, dataDir: values['data-dir'], workflows, wasm: values.wasm ?? [] });
     if (server.fallbackReason) {
       console.error(`sluice serve: using node:http because ${server.fallbackReason}`);
     }

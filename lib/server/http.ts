@@ -50,8 +50,20 @@ export class Router {
     return this;
   }
 
+  private readonly prefixes: Array<{ prefix: string; handler: HttpHandler }> = [];
+
+  /** A handler for every path under `prefix` (which ends with '/') that has no exact route. */
+  addPrefix(prefix: string, handler: HttpHandler): this {
+    this.prefixes.push({ prefix, handler });
+    return this;
+  }
+
   readonly handle: HttpHandler = (request) => {
     const byMethod = this.routes.get(request.path);
+    if (!byMethod) {
+      const under = this.prefixes.find((p) => request.path.startsWith(p.prefix));
+      if (under) return under.handler(request);
+    }
     if (!byMethod) {
       return jsonReply(404, { error: `no such endpoint: ${request.path}`, code: 'SLUICE_NOT_FOUND' });
     }

@@ -1,4 +1,5 @@
 // `sluice serve` as a library call: one process, one data directory, one port.
+import path from 'node:path';
 import { native } from '../../bindings/index.js';
 import { SluiceError } from '../errors.js';
 import { version } from '../package-info.js';
@@ -12,6 +13,8 @@ import { createNodeBackend } from './node-backend.js';
 import { createUwsBackend } from './uws-backend.js';
 import { queryHandler } from './query.js';
 import { metricsHandler, type ServerCounters } from './metrics.js';
+import { readModuleFile, startWorkflows, type WorkflowRuntime, type WorkflowRuntimeOptions } from '../workflows/runtime.js';
+import { deployHandler, listHandler, workflowHandler } from './workflows.js';
 
 export type { BackendName } from './backend.js';
 
@@ -42,6 +45,10 @@ export interface ServerOptions {
   maxMessageBytes?: number;
   /** Bytes queued to one WebSocket connection before writebacks to it are refused (default 4 MiB). */
   maxSendBufferBytes?: number;
+  /** The Wasm workflow runtime's options, or false for none (default: on, one worker). */
+  workflows?: Omit<WorkflowRuntimeOptions, 'writeback'> | false;
+  /** .wasm files deployed at start, each named after its file (the seed's `--wasm`). */
+  wasm?: string[];
 }
 
 export interface SluiceServer {
@@ -56,6 +63,8 @@ export interface SluiceServer {
   readonly db: Database;
   /** WebSocket connections open now. */
   readonly connections: number;
+  /** The Wasm workflow runtime (undefined with workflows: false). */
+  readonly workflows: WorkflowRuntime | undefined;
   /** Sends a message to the producer (WebSocket connection) with this id; false when it is gone or
    * its send buffer is full. */
   writeback(producer: number, data: string | Uint8Array): boolean;
@@ -73,7 +82,7 @@ function checkSize(value: number | undefined, fallback: number, what: string): n
   return value;
 }
 
-function validateOptions(options: ServerOptions): Required<Omit<ServerOptions, 'dataDir' | 'durability' | 'syncIntervalMs' | 'auth'>> {
+function validateOptions(options: ServerOptions): Required<Omit<ServerOptions, 'dataDir' | 'durability' | 'syncIntervalMs' | 'auth' | 'workflows' | 'wasm'>> {
   const { host = DEFAULT_HOST, port = DEFAULT_PORT, backend = 'auto' } = options;
   const maxBodyBytes = checkSize(options.maxBodyBytes, 64 * 2 ** 20, 'maxBodyBytes');
   const maxMessageBytes = checkSize(options.maxMessageBytes, 16 * 2 ** 20, 'maxMessageBytes');
@@ -154,6 +163,30 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
   router.add('POST', '/api/v1/write', remoteWriteHandler(db, maxBodyBytes, countHttpWrite));
   router.add('GET', '/metrics', guard('read', metricsHandler(db, counters)));
 
+  let workflows: WorkflowRuntime | undefined;
+  if (options.workflows !== false) {
+    try {
+      workflows = await startWorkflows(db, { ...options.workflows, writeback: (producer, data) => producers.get(producer)?.send(data) ?? false });
+      for (const file of options.wasm ?? []) {
+        const name = path.basename(file).replace(/\.wasm$/i, '').replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64);
+        await workflows.deploy({ name, module: readModuleFile(file) });
+      }
+    } catch (error) {
+      await workflows?.close();
+      await db.close();
+      throw error;
+    }
+    // Managing workflows runs code in the server: it takes a token valid for every namespace.
+    const everywhere = (handler: HttpHandler): HttpHandler => (request) =>
+      request.refuseSeries ? jsonReply(403, { error: 'managing workflows needs a token without namespace limits', code: 'SLUICE_FORBIDDEN' }) : handler(request);
+    router.add('GET', '/workflows', guard('read', listHandler(workflows)));
+    router.add('POST', '/workflows', guard('write', everywhere(deployHandler(workflows))));
+    const perWorkflow = workflowHandler(workflows);
+    const readOnly = guard('read', perWorkflow);
+    const managing = guard('write', everywhere(perWorkflow));
+    router.addPrefix('/workflows/', (request) => (request.method === 'GET' || request.method === 'HEAD' ? readOnly(request) : managing(request)));
+  }
+
   const websocket: WsHandlers = {
     maxPayloadBytes: maxMessageBytes,
     maxSendBufferBytes,
@@ -201,6 +234,7 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
       throw new SluiceError('SLUICE_LISTEN', error.message, { cause: error });
     });
   } catch (error) {
+    await workflows?.close();
     await db.close();
     throw error;
   }
@@ -218,7 +252,11 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
     get connections() {
       return producers.size;
     },
+    workflows,
     writeback: (producer, data) => producers.get(producer)?.send(data) ?? false,
-    close: () => (closing ??= backend.close().finally(() => db.close())),
+    close: () => (closing ??= backend.close().finally(async () => {
+      await workflows?.close();
+      await db.close();
+    })),
   };
 }

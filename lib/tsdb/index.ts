@@ -445,7 +445,12 @@ export class Database {
           }
         }
         if (since !== undefined && since < INT64_MAX) {
-          for (const batch of this.scanBatches({ series: entry.name, tags: entry.tags, start: since + 1n, end: INT64_MAX })) query.onWrite(points(batch));
+          // One event per stored point, as a consumer that missed them would have seen them.
+          for (const batch of this.scanBatches({ series: entry.name, tags: entry.tags, start: since + 1n, end: INT64_MAX })) {
+            for (let i = 0; i < batch.values.length; i++) {
+              query.onWrite(points({ timestamps: batch.timestamps.subarray(i, i + 1), values: batch.values.subarray(i, i + 1) }));
+            }
+          }
         }
       }
     }

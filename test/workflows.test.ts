@@ -1,0 +1,369 @@
+// The Wasm workflow runtime end to end: real guests (WAT assembled by wabt) in real worker
+// threads, against a real database on disk.
+import http from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { guest } from './helpers/guests.js';
+import { makeTempDir } from './helpers/paths.js';
+import { sluice } from './helpers/sluice.js';
+
+type Database = Awaited<ReturnType<typeof sluice.open>>;
+type Runtime = Awaited<ReturnType<typeof sluice.startWorkflows>>;
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function setup(options: Parameters<typeof sluice.startWorkflows>[1] = {}): Promise<{ db: Database; runtime: Runtime; dir: string }> {
+  const temp = makeTempDir();
+  cleanups.push(temp.cleanup);
+  const db = await sluice.open({ dir: temp.dir });
+  cleanups.push(() => db.close());
+  const runtime = await sluice.startWorkflows(db, { pollWaitMs: 100, restartBackoffMs: [50, 200], ...options });
+  cleanups.push(() => runtime.close());
+  return { db, runtime, dir: temp.dir };
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined && value !== null && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** results{} points written by the guest's $report: index → value. */
+function results(db: Database): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const [t, v] of db.scan({ series: 'results', tags: {}, start: 0n, end: 1_000_000n })) out.set(Number(t), v);
+  return out;
+}
+
+describe('host functions', () => {
+  for (const abi of ['seed', 'i32'] as const) {
+    it(`answer good and bad Regions with their error codes (${abi} signatures)`, async () => {
+      const { db, runtime } = await setup();
+      db.write('temp', { sensor: '1' }, 1_000_000_000n, 20);
+      db.write('temp', { sensor: '1' }, 1_000_000_001n, 30);
+      const H = abi === 'i32' ? 'i32' : 'i64';
+      const history = abi === 'i32' ? '(i64.extend_i32_s (call $history (call $str (i32.const 1))))' : '(i64.trunc_f64_s (f64.mul (call $history (call $str (i32.const 1))) (f64.const 10)))';
+      const bad = (n: number) => `(call $region (i32.const ${n}) (i32.const 5))`;
+      const module = await guest({
+        abi,
+        strings: ['AVG:temp:[sensor=1]', 'series=ok,k=v', '1000', '2.5', 'not a query', '\u00ff', 'series=', 'key', 'value'],
+        locals: '(local $r i32) (local $huge i32) (local $oob i32) (local $utf i32)',
+        body: `
+          ;; a Region whose length is huge, one whose bytes run past memory, one of bad UTF-8
+          (local.set $huge (call $alloc (i32.const 12)))
+          (i32.store (local.get $huge) (i32.const 1024)) (i32.store offset=8 (local.get $huge) (i32.const 0x7fffffff))
+          (local.set $oob (call $region (i32.const 0x7fff0000) (i32.const 5000)))
+          (local.set $utf (call $alloc (i32.const 12)))
+          (i32.store (local.get $utf) (i32.const 2000)) (i32.store offset=8 (local.get $utf) (i32.const 2))
+          (i32.store8 (i32.const 2000) (i32.const 0xc3)) (i32.store8 (i32.const 2001) (i32.const 0x28))
+          (call $report (i32.const 1) ${history})
+          (call $report (i32.const 2) (i64.extend_i32_u (call $write (call $str (i32.const 3)) (call $str (i32.const 4)) (call $str (i32.const 2)))))
+          (call $report (i32.const 3) (i64.extend_i32_u (call $write (local.get $oob) (call $str (i32.const 4)) (call $str (i32.const 2)))))
+          (call $report (i32.const 4) (i64.extend_i32_u (call $write (call $str (i32.const 3)) (local.get $huge) (call $str (i32.const 2)))))
+          (call $report (i32.const 5) (i64.extend_i32_u (call $write (call $str (i32.const 3)) (call $str (i32.const 4)) (local.get $utf))))
+          (call $report (i32.const 6) (i64.extend_i32_u (call $write (call $str (i32.const 3)) (call $str (i32.const 4)) (call $str (i32.const 7)))))
+          (call $report (i32.const 7) (i64.extend_i32_u (call $write (i32.const 0xfffffff0) (call $str (i32.const 4)) (call $str (i32.const 2)))))
+          (call $report (i32.const 8) (i64.extend_i32_u (${H}.eqz (call $live (call $str (i32.const 5))))))
+          (call $report (i32.const 9) (i64.extend_i32_u (${H}.eqz (call $live (local.get $oob)))))
+          (call $report (i32.const 10) (i64.extend_i32_u (call $free (${H}.const 999))))
+          (call $report (i32.const 11) (i64.extend_i32_u (call $wb_ws (${H}.const 42) (local.get $huge))))
+          (call $report (i32.const 12) (i64.extend_i32_u (call $wb_http (local.get $utf) (call $str (i32.const 4)) (i32.const 0))))
+          (call $report (i32.const 13) (i64.extend_i32_u (call $state_set (call $str (i32.const 8)) (call $str (i32.const 9)))))
+          (local.set $r (call $state_get (call $str (i32.const 8))))
+          (call $report (i32.const 14) (i64.extend_i32_u (i32.load offset=8 (local.get $r))))
+          (call $report (i32.const 15) (i64.extend_i32_u (call $state_get (local.get $oob))))
+          (call $report (i32.const 16) (i64.extend_i32_u (call $poll (${H}.const 77))))
+          (call $report (i32.const 17) (i64.extend_i32_u (${H}.eqz (call $live (call $str (i32.const 1))))))
+          (call $report (i32.const 18) (i64.extend_i32_u (call $free (${H}.const 1))))
+          (call $report (i32.const 99) (i64.const 1))`,
+      });
+      await runtime.deploy({ name: 'regions', module });
+      const seen = await waitFor('the guest to finish', () => results(db).get(99) === 1 && results(db));
+      const expected: Record<number, number> = {
+        1: abi === 'i32' ? 25 : 250, // AVG(20, 30); an i32 result is rounded toward zero
+        2: 0, // written
+        3: 1, // timestamp Region outside memory
+        4: 1, // value Region of 2 GiB
+        5: 1, // tags not UTF-8
+        6: 1, // series= empty
+        7: 1, // Region pointer past the end of memory
+        8: 1, // not a query: handle 0
+        9: 1, // u_query_live with a bad Region: handle 0
+        10: 1, // unknown handle
+        11: 1, // writeback with a huge Region
+        12: 0, // http with a bad URL Region: 0 (no Region)
+        13: 0, // state stored
+        14: 5, // 'value' read back: 5 bytes
+        15: 0, // state_get with a bad Region: 0
+        16: 0, // poll of an unknown handle: 0 after the wait
+        17: 0, // a good live query: a handle
+        18: 0, // freed
+      };
+      for (const [index, value] of Object.entries(expected)) expect([index, seen.get(Number(index))]).toEqual([index, value]);
+      expect(db.query('COUNT:ok:[k=v]')).toBe(1);
+      expect(db.query('AVG:ok:[]')).toBe(2.5);
+      const logs = runtime.logs('regions').join('\n');
+      expect(logs).toMatch(/u_write_event: timestamp: the Region's bytes \[2147418112, 2147423112\) are outside memory/);
+      expect(logs).toMatch(/u_write_event: value: the Region holds 2147483647 bytes/);
+      expect(logs).toMatch(/u_write_event: tags: not valid UTF-8/);
+      expect(logs).toMatch(/u_write_event: series= is empty/);
+      expect(logs).toMatch(/u_query_live: .*column/i);
+      expect(logs).toMatch(/u_free_handle: unknown handle 999/);
+      expect(logs).toMatch(/u_poll_handle: unknown handle 77/);
+      await waitFor('finished state', () => runtime.status('regions').state === 'finished');
+    });
+  }
+
+  it('refuses modules that do not follow the ABI, naming every problem', async () => {
+    const { runtime } = await setup();
+    const module = await guest({ body: '', without: [] });
+    // A module without allocate, with a wrong signature and an unknown import.
+    const broken = await (await import('./helpers/guests.js')).wat(`(module
+      (import "env" "u_query_live" (func (param f64) (result i64)))
+      (import "env" "u_teleport" (func (param i32)))
+      (import "other" "x" (func))
+      (memory (export "memory") 1)
+      (func (export "call")))`);
+    await expect(runtime.deploy({ name: 'broken', module: broken })).rejects.toThrow(
+      /u_query_live: declared \(f64\) -> \(i64\)[\s\S]*u_teleport: unknown host function[\s\S]*unknown import module "other"[\s\S]*export allocate: missing[\s\S]*export deallocate: missing/,
+    );
+    await expect(runtime.deploy({ name: 'junk', module: new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 200]) })).rejects.toMatchObject({ code: 'SLUICE_WASM' });
+    await expect(runtime.deploy({ name: '../x', module })).rejects.toThrow(/workflow name/);
+    await expect(runtime.deploy({ name: 'ok', module, env: { 'A-B': '1' } })).rejects.toThrow(/env name/);
+    expect(runtime.list()).toEqual([]);
+  });
+});
+
+describe('live events', () => {
+  it('wakes suspended guests, many on one worker, and feeds their own writes to other workflows', async () => {
+    const { db, runtime } = await setup();
+    // Each copy reports the value of every event it gets, then writes its output series (value × 2).
+    const listener = (query: string, output: string) =>
+      guest({
+        strings: [query, output],
+        locals: '(local $h i64) (local $e i32) (local $n i32) (local $v i64)',
+        body: `
+          (local.set $h (call $live (call $str (i32.const 1))))
+          (loop $next
+            (local.set $e (call $poll (local.get $h)))
+            (if (local.get $e) (then
+              (local.set $v (call $number_after (local.get $e) (i32.const 108) (i32.const 117) (i32.const 101) (i32.const 34)))
+              (local.set $n (i32.add (local.get $n) (i32.const 1)))
+              (call $report (i32.add (i32.mul (local.get $n) (i32.const 1000)) (i32.const 0)) (local.get $v))
+              (drop (call $write (call $itoa (i64.const 5)) (call $itoa (i64.mul (local.get $v) (i64.const 2))) (call $str (i32.const 2))))))
+            (br $next))`,
+      });
+    await runtime.deploy({ name: 'source', module: await listener('LAST:temp:[sensor=1]', 'series=derived,from=wasm') });
+    // 20 more listen to what the first one derives (u_write_event feeds live queries).
+    const downstream = await listener('LAST:derived:[from=wasm]', 'series=echo');
+    for (let i = 0; i < 20; i++) await runtime.deploy({ name: `down${i}`, module: downstream });
+    await waitFor('handles registered', () => runtime.list().every((w) => w.handles.length === 1 && w.handles[0]!.handle > 0));
+    db.write('temp', { sensor: '1' }, 10n, 21);
+    await waitFor('the derived point', () => db.query('LAST:derived:[]') === 42).catch((error) => {
+      throw new Error(`${error.message}: ${JSON.stringify(runtime.status('source'))} ${runtime.logs('source').join('\n')} results ${[...results(db)]} derived ${db.query('LAST:derived:[]')}`);
+    });
+    await waitFor('an echo', () => db.query('LAST:echo:[]') === 84);
+    // Every downstream copy got the event (their reports share one point, so count deliveries).
+    await waitFor('every copy to acknowledge', () => runtime.list().filter((w) => w.name.startsWith('down')).every((w) => w.handles[0]!.delivered + w.handles[0]!.pending >= 1));
+    expect(runtime.list().every((w) => w.state === 'running')).toBe(true);
+    expect(runtime.status('source').handles[0]!.dropped).toBe(0);
+  });
+
+  it('redelivers unacknowledged events after a stop and start (at-least-once)', async () => {
+    const { db, runtime } = await setup();
+    const module = await guest({
+      strings: ['COUNT:ticks:[]', 'seen'],
+      locals: '(local $h i64) (local $e i32) (local $n i64) (local $s i32)',
+      body: `
+        ;; the running count of events survives restarts in durable state
+        (local.set $s (call $state_get (call $str (i32.const 2))))
+        (if (local.get $s) (then (local.set $n (i64.load (i32.load (local.get $s))))))
+        (local.set $h (call $live (call $str (i32.const 1))))
+        (loop $next
+          (local.set $e (call $poll (local.get $h)))
+          (if (local.get $e) (then
+            (local.set $n (i64.add (local.get $n) (i64.const 1)))
+            (i64.store (i32.const 3000) (local.get $n))
+            (drop (call $state_set (call $str (i32.const 2)) (call $region (i32.const 3000) (i32.const 8))))
+            (call $report (i32.const 1) (local.get $n))))
+          (br $next))`,
+    });
+    await runtime.deploy({ name: 'counter', module });
+    await waitFor('handle', () => runtime.status('counter').handles[0]?.handle);
+    for (let i = 0; i < 3; i++) db.write('ticks', {}, BigInt(i + 1), i);
+    await waitFor('3 events', () => results(db).get(1) === 3);
+    await runtime.stop('counter');
+    expect(runtime.status('counter').state).toBe('stopped');
+    for (let i = 3; i < 8; i++) db.write('ticks', {}, BigInt(i + 1), i);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(results(db).get(1)).toBe(3);
+    expect(runtime.status('counter').handles[0]!.pending).toBeGreaterThanOrEqual(5);
+    await runtime.start('counter');
+    await waitFor('8 events after the restart', () => results(db).get(1) === 8);
+  });
+});
+
+describe('limits', () => {
+  it('stops a runaway guest within its CPU budget while ingest and its worker neighbours go on', async () => {
+    const { db, runtime } = await setup({ workers: 1 });
+    const neighbour = await guest({
+      strings: ['LAST:beat:[]'],
+      locals: '(local $h i64) (local $e i32)',
+      body: `
+        (local.set $h (call $live (call $str (i32.const 1))))
+        (loop $next
+          (local.set $e (call $poll (local.get $h)))
+          (if (local.get $e) (then (call $report (i32.const 7) (call $number_after (local.get $e) (i32.const 108) (i32.const 117) (i32.const 101) (i32.const 34)))))
+          (br $next))`,
+    });
+    await runtime.deploy({ name: 'neighbour', module: neighbour });
+    await waitFor('neighbour handle', () => runtime.status('neighbour').handles[0]?.handle);
+    const spinner = await guest({ body: '(loop $forever (br $forever))' });
+    const started = Date.now();
+    await runtime.deploy({ name: 'spinner', module: spinner, cpuBudgetMs: 200 });
+    // Ingest goes on in the main thread while the guest spins in the worker.
+    for (let i = 0; i < 50; i++) {
+      db.write('ingest', {}, BigInt(i), i);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(db.query('COUNT:ingest:[]')).toBe(50);
+    const status = await waitFor('the watchdog', () => {
+      const s = runtime.status('spinner');
+      return s.lastError?.includes('CPU budget') && s;
+    });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(status.lastError).toMatch(/exceeded its CPU budget: ran \d+ ms without waiting \(budget 200 ms\)/);
+    // The neighbour shared the worker: it was restarted and still gets its events.
+    await waitFor('neighbour back', () => runtime.status('neighbour').handles[0]?.handle);
+    db.write('beat', {}, 1n, 17);
+    await waitFor('neighbour event', () => results(db).get(7) === 17);
+    expect(runtime.status('neighbour').lastError).toBeNull();
+    await runtime.stop('spinner');
+  });
+
+  it('keeps a memory bomb under its cap: memory.grow fails inside the guest', async () => {
+    const { db, runtime } = await setup();
+    const bomb = await guest({
+      locals: '(local $pages i32)',
+      body: `
+        (block $full (loop $grow
+          (br_if $full (i32.lt_s (memory.grow (i32.const 16)) (i32.const 0)))
+          (br $grow)))
+        (call $report (i32.const 1) (i64.extend_i32_u (memory.size)))
+        (unreachable)`,
+    });
+    await runtime.deploy({ name: 'bomb', module: bomb, memoryBytes: 4 * 2 ** 20 });
+    const status = await waitFor('the bomb to fail', () => {
+      const s = runtime.status('bomb');
+      return s.lastError && s;
+    });
+    expect(status.lastError).toMatch(/unreachable/);
+    // 64 pages (4 MiB) of its own plus the runtime's asyncify pages at most.
+    expect(results(db).get(1)).toBeLessThanOrEqual(64 + 4);
+    expect(results(db).get(1)).toBeGreaterThan(64 + 4 - 16);
+    await runtime.stop('bomb');
+  });
+});
+
+describe('WASI and HTTP', () => {
+  it('logs stdout, reads its environment, and exits with a code', async () => {
+    const { db, runtime } = await setup();
+    const module = await guest({
+      strings: ['hello from the guest\n'],
+      locals: '(local $iov i32)',
+      body: `
+        (local.set $iov (call $alloc (i32.const 8)))
+        (i32.store (local.get $iov) (i32.load (call $str (i32.const 1))))
+        (i32.store offset=4 (local.get $iov) (i32.const 21))
+        (drop (call $fd_write (i32.const 1) (local.get $iov) (i32.const 1) (i32.const 3100)))
+        (drop (call $environ_sizes_get (i32.const 3000) (i32.const 3004)))
+        (call $report (i32.const 1) (i64.load32_u (i32.const 3000)))
+        (call $report (i32.const 2) (i64.load32_u (i32.const 3004)))
+        (call $proc_exit (i32.const 3))`,
+    });
+    await runtime.deploy({ name: 'wasi', module, env: { THRESHOLD: '80', MODE: 'x' } });
+    await waitFor('exit', () => runtime.status('wasi').lastError);
+    expect(results(db).get(1)).toBe(2);
+    expect(results(db).get(2)).toBe('THRESHOLD=80\0MODE=x\0'.length);
+    expect(runtime.logs('wasi').join('\n')).toMatch(/hello from the guest[\s\S]*exited with code 3[\s\S]*restarting in/);
+    await runtime.stop('wasi');
+  });
+
+  it('u_writeback_http reaches allowed hosts only, within its timeout', async () => {
+    let requests = 0;
+    const server = http.createServer((request, response) => {
+      requests++;
+      if (request.url === '/slow') return; // never answers
+      let body = '';
+      request.on('data', (chunk) => (body += chunk));
+      request.on('end', () => response.end(`${request.method} ${request.url} ${body}`));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    server.unref();
+    const port = (server.address() as { port: number }).port;
+    const { db, runtime } = await setup({ httpAllow: [`127.0.0.1:${port}`], httpTimeoutMs: 300 });
+    const module = await guest({
+      strings: [`http://127.0.0.1:${port}/enrich`, 'payload!', `http://127.0.0.1:${port}/slow`, 'http://localhost:1/denied'],
+      locals: '(local $r i32)',
+      body: `
+        (local.set $r (call $wb_http (call $str (i32.const 1)) (call $str (i32.const 2)) (i32.const 1)))
+        (call $report (i32.const 1) (i64.extend_i32_u (i32.load offset=8 (local.get $r))))
+        (call $report (i32.const 2) (i64.extend_i32_u (call $wb_http (call $str (i32.const 3)) (call $str (i32.const 2)) (i32.const 0))))
+        (call $report (i32.const 3) (i64.extend_i32_u (call $wb_http (call $str (i32.const 4)) (call $str (i32.const 2)) (i32.const 0))))`,
+    });
+    await runtime.deploy({ name: 'http', module });
+    await waitFor('three calls', () => results(db).size === 3 && results(db), 5000);
+    expect(results(db).get(1)).toBe('POST /enrich payload!'.length);
+    expect(results(db).get(2)).toBe(0);
+    expect(results(db).get(3)).toBe(0);
+    const logs = runtime.logs('http').join('\n');
+    expect(logs).toMatch(/GET http:\/\/127\.0\.0\.1:\d+\/slow timed out after 300 ms/);
+    expect(logs).toMatch(/localhost:1 is not in the HTTP allow-list/);
+    expect(requests).toBe(2);
+  });
+});
+
+describe('durability', () => {
+  it('restarts deployments with their handles, state and undelivered points after a restart', async () => {
+    const { db, runtime, dir } = await setup();
+    const module = await guest({
+      strings: ['SUM:orders:[]', 'total'],
+      locals: '(local $h i64) (local $e i32) (local $n i64) (local $s i32)',
+      body: `
+        (local.set $s (call $state_get (call $str (i32.const 2))))
+        (if (local.get $s) (then (local.set $n (i64.load (i32.load (local.get $s))))))
+        (local.set $h (call $live (call $str (i32.const 1))))
+        (loop $next
+          (local.set $e (call $poll (local.get $h)))
+          (if (local.get $e) (then
+            (local.set $n (i64.add (local.get $n) (i64.const 1)))
+            (i64.store (i32.const 3000) (local.get $n))
+            (drop (call $state_set (call $str (i32.const 2)) (call $region (i32.const 3000) (i32.const 8))))
+            (call $report (i32.const 1) (local.get $n))))
+          (br $next))`,
+    });
+    await runtime.deploy({ name: 'orders', module });
+    await waitFor('handle', () => runtime.status('orders').handles[0]?.handle);
+    const now = BigInt(Date.now()) * 1000n;
+    for (let i = 0; i < 3; i++) db.write('orders', {}, now + BigInt(i), 1);
+    await waitFor('3 events', () => results(db).get(1) === 3);
+    await runtime.close();
+    // Written while no runtime runs: delivered when it is back (the cursor is in point time).
+    for (let i = 3; i < 5; i++) db.write('orders', {}, now + BigInt(i), 1);
+    const again = await sluice.startWorkflows(db, { pollWaitMs: 100 });
+    cleanups.push(() => again.close());
+    expect(again.list().map((w) => w.name)).toEqual(['orders']);
+    await waitFor('5 events after the restart', () => results(db).get(1) === 5).catch((error) => {
+      throw new Error(`${error.message}: ${JSON.stringify(again.status('orders'))} ${again.logs('orders').join('\n')} results ${[...results(db)]}`);
+    });
+    expect(again.status('orders').handles).toHaveLength(1);
+    expect(dir).toBeTruthy();
+  });
+});
