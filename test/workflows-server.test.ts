@@ -1,0 +1,120 @@
+// Workflows through the server: the /workflows endpoints on both backends, u_writeback_ws to the
+// WebSocket producer whose point triggered the event, `sluice serve --wasm` and `sluice workflow`.
+import fs from 'node:fs';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { describe, expect, it } from 'vitest';
+import { guest } from './helpers/guests.js';
+import { makeTempDir } from './helpers/paths.js';
+import { runCli, startServeProcess } from './helpers/process.js';
+import { cleanups, startTestServer } from './helpers/server.js';
+
+/** Writes every event of LAST:ticks back to the producers in it, verbatim. */
+const echoGuest = () =>
+  guest({
+    strings: ['LAST:ticks:[]'],
+    locals: '(local $h i64) (local $e i32)',
+    body: `
+      (local.set $h (call $live (call $str (i32.const 1))))
+      (loop $next
+        (local.set $e (call $poll (local.get $h)))
+        (if (local.get $e) (then
+          ;; "producers":[N] — the number after rs":
+          (drop (call $wb_ws (call $number_after (local.get $e) (i32.const 114) (i32.const 115) (i32.const 34) (i32.const 58)) (local.get $e)))))
+        (br $next))`,
+  });
+
+async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+for (const backend of ['uws', 'node'] as const) {
+  describe(`workflow endpoints (${backend})`, () => {
+    it('deploys over HTTP and writes back to the producer that sent the point', async () => {
+      const server = await startTestServer(backend, { workflows: { pollWaitMs: 100 } });
+      const deployed = await fetch(`${server.url}/workflows?name=echo&env=MODE=test`, { method: 'POST', body: await echoGuest() });
+      expect(deployed.status).toBe(201);
+      expect(await deployed.json()).toMatchObject({ name: 'echo', state: 'running', env: ['MODE'] });
+      await until('the handle', async () => {
+        const status = (await (await fetch(`${server.url}/workflows/echo`)).json()) as { handles: Array<{ handle: number }> };
+        return status.handles[0]?.handle ? true : undefined;
+      });
+
+      const producer = new WebSocket(server.url.replace('http', 'ws'));
+      cleanups.push(() => producer.close());
+      const messages: string[] = [];
+      producer.on('message', (data) => messages.push(String(data)));
+      await new Promise((resolve, reject) => producer.once('open', resolve).once('error', reject));
+      producer.send(JSON.stringify({ series: 'ticks', tags: { sym: 'ACME' }, timestamp: 1_700_000_000_000_000, value: 101.25 }));
+      const echoed = await until('the writeback', () => messages.find((m) => m.includes('"timestamp"')));
+      expect(JSON.parse(echoed)).toMatchObject({ timestamp: 1_700_000_000_000_000, value: 101.25, tags: ['sym=ACME'], series: 'ticks' });
+      expect((JSON.parse(echoed) as { producers: number[] }).producers).toHaveLength(1);
+
+      const list = (await (await fetch(`${server.url}/workflows`)).json()) as { workflows: Array<{ name: string }> };
+      expect(list.workflows.map((w) => w.name)).toEqual(['echo']);
+      const logs = (await (await fetch(`${server.url}/workflows/echo/logs?tail=5`)).json()) as { lines: string[] };
+      expect(logs.lines.join('\n')).toMatch(/deployed module/);
+      expect((await (await fetch(`${server.url}/workflows/echo/stop`, { method: 'POST' })).json()) as object).toMatchObject({ state: 'stopped' });
+      expect((await fetch(`${server.url}/workflows/echo`, { method: 'DELETE' })).status).toBe(200);
+      expect((await fetch(`${server.url}/workflows/echo`)).status).toBe(404);
+    });
+
+    it('answers bad deploys with 400 and the ABI problems', async () => {
+      const server = await startTestServer(backend);
+      const notWasm = await fetch(`${server.url}/workflows?name=x`, { method: 'POST', body: 'hello' });
+      expect(notWasm.status).toBe(400);
+      expect(await notWasm.json()).toMatchObject({ code: 'SLUICE_WASM', error: expect.stringMatching(/\\0asm header/) });
+      const noName = await fetch(`${server.url}/workflows`, { method: 'POST', body: await echoGuest() });
+      expect(noName.status).toBe(400);
+      const unknown = await fetch(`${server.url}/workflows/nope/logs`);
+      expect(unknown.status).toBe(404);
+    });
+  });
+}
+
+describe('sluice serve --wasm and sluice workflow', () => {
+  it('deploys at start, persists across a restart, and is managed from the command line', async () => {
+    const temp = makeTempDir();
+    cleanups.push(temp.cleanup);
+    const file = path.join(temp.dir, 'echo.wasm');
+    fs.writeFileSync(file, await echoGuest());
+    const dataDir = path.join(temp.dir, 'data');
+    const first = await startServeProcess(['serve', '--port', '0', '--data-dir', dataDir, '--wasm', file]);
+    cleanups.push(() => void first.child.kill('SIGKILL'));
+    const listed = runCli(['workflow', 'list', '--url', first.url]);
+    expect(listed.stdout).toMatch(/^echo\trunning\trestarts=0/m);
+    const other = path.join(temp.dir, 'second.wasm');
+    fs.writeFileSync(other, await echoGuest());
+    const deployed = runCli(['workflow', 'deploy', other, '--name', 'second', '--env', 'K=V', '--url', first.url]);
+    expect(deployed.status, deployed.stderr).toBe(0);
+    expect(JSON.parse(deployed.stdout)).toMatchObject({ name: 'second', env: ['K'] });
+    expect(runCli(['workflow', 'stop', 'second', '--url', first.url]).status).toBe(0);
+    const logs = runCli(['workflow', 'logs', 'second', '--url', first.url]);
+    expect(logs.stdout).toMatch(/stopped/);
+    const bad = runCli(['workflow', 'deploy', path.join(temp.dir, 'missing.wasm'), '--url', first.url]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/cannot read/);
+    first.child.kill('SIGTERM');
+    await first.exited;
+
+    // Restarted without --wasm: both come back, `second` still stopped.
+    const again = await startServeProcess(['serve', '--port', '0', '--data-dir', dataDir]);
+    cleanups.push(() => void again.child.kill('SIGKILL'));
+    const status = runCli(['workflow', 'list', '--url', again.url]);
+    expect(status.stdout).toMatch(/^echo\trunning/m);
+    expect(status.stdout).toMatch(/^second\tstopped/m);
+    expect(runCli(['workflow', 'remove', 'second', '--url', again.url]).status).toBe(0);
+    expect(runCli(['workflow', 'status', 'second', '--url', again.url]).stderr).toMatch(/no workflow named second/);
+    again.child.kill('SIGTERM');
+    await again.exited;
+    const down = runCli(['workflow', 'list', '--url', again.url]);
+    expect(down.status).toBe(1);
+    expect(down.stderr).toMatch(/no server answers/);
+  });
+});
