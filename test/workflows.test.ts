@@ -235,7 +235,7 @@ describe('limits', () => {
     expect(db.query('COUNT:ingest:[]')).toBe(50);
     const status = await waitFor('the watchdog', () => {
       const s = runtime.status('spinner');
-      return s.lastError?.includes('CPU budget') && s;
+      return s.lastError?.includes('CPU budget') ? s : undefined;
     });
     expect(Date.now() - started).toBeLessThan(5000);
     expect(status.lastError).toMatch(/exceeded its CPU budget: ran \d+ ms without waiting \(budget 200 ms\)/);
@@ -261,7 +261,7 @@ describe('limits', () => {
     await runtime.deploy({ name: 'bomb', module: bomb, memoryBytes: 4 * 2 ** 20 });
     const status = await waitFor('the bomb to fail', () => {
       const s = runtime.status('bomb');
-      return s.lastError && s;
+      return s.lastError ? s : undefined;
     });
     expect(status.lastError).toMatch(/unreachable/);
     // 64 pages (4 MiB) of its own plus the runtime's asyncify pages at most.
