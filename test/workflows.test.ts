@@ -81,6 +81,10 @@ describe('host functions', () => {
           (call $report (i32.const 16) (i64.extend_i32_u (call $poll (${H}.const 77))))
           (call $report (i32.const 17) (i64.extend_i32_u (${H}.eqz (call $live (call $str (i32.const 1))))))
           (call $report (i32.const 18) (i64.extend_i32_u (call $free (${H}.const 1))))
+          (call $report (i32.const 19) (i64.extend_i32_u (call $state_delete (call $str (i32.const 8)))))
+          (call $report (i32.const 20) (i64.extend_i32_u (call $state_get (call $str (i32.const 8)))))
+          (call $report (i32.const 21) (i64.extend_i32_u (call $log (call $str (i32.const 2)))))
+          (call $report (i32.const 22) (i64.extend_i32_u (call $log (local.get $oob))))
           (call $report (i32.const 99) (i64.const 1))`,
       });
       await runtime.deploy({ name: 'regions', module });
@@ -104,6 +108,10 @@ describe('host functions', () => {
         16: 0, // poll of an unknown handle: 0 after the wait
         17: 0, // a good live query: a handle
         18: 0, // freed
+        19: 0, // state deleted
+        20: 0, // and gone
+        21: 0, // logged
+        22: 1, // log with a bad Region
       };
       for (const [index, value] of Object.entries(expected)) expect([index, seen.get(Number(index))]).toEqual([index, value]);
       expect(db.query('COUNT:ok:[k=v]')).toBe(1);
@@ -116,6 +124,8 @@ describe('host functions', () => {
       expect(logs).toMatch(/u_query_live: .*column/i);
       expect(logs).toMatch(/u_free_handle: unknown handle 999/);
       expect(logs).toMatch(/u_poll_handle: unknown handle 77/);
+      expect(logs).toMatch(/Z series=ok,k=v\n/);
+      expect(logs).toMatch(/u_log: message: the Region's bytes/);
       await waitFor('finished state', () => runtime.status('regions').state === 'finished');
     });
   }

@@ -31,7 +31,12 @@ export interface StopInstance {
   instance: number;
 }
 
-export type ToWorker = StartInstance | StopInstance;
+/** Close every instance's files and the database, answer `closed`, then wait to be terminated. */
+export interface Shutdown {
+  type: 'shutdown';
+}
+
+export type ToWorker = StartInstance | StopInstance | Shutdown;
 
 export type InstanceState = 'running' | 'waiting' | 'finished' | 'exited' | 'failed' | 'stopped';
 

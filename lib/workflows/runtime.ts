@@ -348,6 +348,20 @@ export class WorkflowRuntime {
       this.#hosts.map(async (host) => {
         host.alive = false;
         if (host.retry) clearTimeout(host.retry);
+        // Let the worker close its state files and its database handle first (bounded wait).
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 2000);
+          host.worker.on('message', (message: { type: string }) => {
+            if (message.type !== 'closed') return;
+            clearTimeout(timer);
+            resolve();
+          });
+          host.worker.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          this.#post(host, { type: 'shutdown' });
+        });
         await host.worker.terminate();
       }),
     );

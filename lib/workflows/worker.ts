@@ -294,9 +294,18 @@ async function loop(): Promise<void> {
   }
 }
 
+async function shutdown(): Promise<void> {
+  for (const id of [...instances.keys()]) stop(id);
+  flush();
+  await db?.close();
+  db = undefined;
+  parentPort!.postMessage({ type: 'closed' });
+}
+
 parentPort!.on('message', (message: ToWorker) => {
   if (message.type === 'start') start(message);
   else if (message.type === 'stop') stop(message.instance);
+  else if (message.type === 'shutdown') void shutdown();
   wake();
 });
 
