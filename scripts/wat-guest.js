@@ -6,6 +6,7 @@
 //   (call $itoa (i64 ...))          a Region holding the decimal text of a number
 //   (call $report (i32 index) (i64 value))   writes the point results{} at time=index, value
 //   (call $number_after (region) b0 b1 b2 b3)  the integer after 4 given bytes in a Region's text
+//   (call $now_us)                  the wall clock in µs (WASI clock_time_get; uses bytes 8..16)
 // so a test reads what the guest saw from the database.
 const wabtInit = require('wabt');
 let wabt;
@@ -62,6 +63,7 @@ async function guest(spec) {
   (import "wasi_snapshot_preview1" "environ_sizes_get" (func $environ_sizes_get (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "environ_get" (func $environ_get (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock_time_get (param i32 i64 i32) (result i32)))
   (memory (export "memory") ${spec.pages ?? 2})
   (global $heap (mut i32) (i32.const 65536))
   ${data.join('\n  ')}
@@ -99,6 +101,10 @@ async function guest(spec) {
       (local.set $p (i32.sub (local.get $p) (i32.const 1)))
       (i32.store8 (local.get $p) (i32.const 45))))
     (call $region (local.get $p) (i32.sub (i32.add (local.get $buf) (i32.const 24)) (local.get $p))))
+  ;; Microseconds since the epoch (WASI realtime clock).
+  (func $now_us (result i64)
+    (drop (call $clock_time_get (i32.const 0) (i64.const 1000) (i32.const 8)))
+    (i64.div_u (i64.load (i32.const 8)) (i64.const 1000)))
   (func $report (param $index i32) (param $value i64)
     (drop (call $write (call $itoa (i64.extend_i32_u (local.get $index))) (call $itoa (local.get $value)) (call $str (i32.const 0)))))
   ;; The number after the first occurrence of the 4 bytes b0..b3 in the Region's text (0 if none).

@@ -118,3 +118,62 @@ describe('sluice serve --wasm and sluice workflow', () => {
     expect(down.stderr).toMatch(/no server answers/);
   });
 });
+
+describe('crash', () => {
+  it('keeps every state value a guest was told is stored across kill -9', async () => {
+    const temp = makeTempDir();
+    cleanups.push(temp.cleanup);
+    // For each event: count += 1, u_state_set(count), then report it; at start, report what it restored.
+    const counter = await guest({
+      strings: ['COUNT:hits:[]', 'count', 'series=restored'],
+      locals: '(local $h i64) (local $e i32) (local $n i64) (local $s i32)',
+      body: `
+        (local.set $s (call $state_get (call $str (i32.const 2))))
+        (if (local.get $s) (then (local.set $n (i64.load (i32.load (local.get $s))))))
+        (drop (call $write (call $itoa (call $now_us)) (call $itoa (local.get $n)) (call $str (i32.const 3))))
+        (local.set $h (call $live (call $str (i32.const 1))))
+        (loop $next
+          (local.set $e (call $poll (local.get $h)))
+          (if (local.get $e) (then
+            (local.set $n (i64.add (local.get $n) (i64.const 1)))
+            (i64.store (i32.const 3000) (local.get $n))
+            (if (i32.eqz (call $state_set (call $str (i32.const 2)) (call $region (i32.const 3000) (i32.const 8))))
+              (then (call $report (i32.wrap_i64 (local.get $n)) (local.get $n))))))
+          (br $next))`,
+    });
+    const file = path.join(temp.dir, 'counter.wasm');
+    fs.writeFileSync(file, counter);
+    const dataDir = path.join(temp.dir, 'data');
+    let restored = 0;
+    let restoredAtBoot = 0;
+    for (let round = 0; round < 3; round++) {
+      const bootUs = Date.now() * 1000;
+      const server = await startServeProcess(['serve', '--port', '0', '--data-dir', dataDir, '--durability', 'sync', ...(round === 0 ? ['--wasm', file] : [])]);
+      cleanups.push(() => void server.child.kill('SIGKILL'));
+      const query = async (q: string) => ((await (await fetch(`${server.url}/query?q=${encodeURIComponent(q)}`)).json()) as { result: number | null }).result;
+      // What it restored is at least every count it reported (a report follows its state_set).
+      const reportedBefore = restored;
+      restored = await until('the guest to report its restored count', async () => {
+        const value = (await query(`LAST:restored:[]:[${bootUs},now]`)) as number | null;
+        return value === null ? undefined : value;
+      });
+      expect(restored).toBeGreaterThanOrEqual(reportedBefore);
+      restoredAtBoot = restored;
+      await until('its live query', async () => {
+        const status = (await (await fetch(`${server.url}/workflows/counter`)).json()) as { handles: Array<{ handle: number }> };
+        return status.handles[0]?.handle ? true : undefined;
+      });
+      // Hits arrive; kill -9 at some point while they are being counted.
+      for (let i = 0; i < 20; i++) {
+        await fetch(`${server.url}/write?precision=u`, { method: 'POST', body: `hits value=1 ${Date.now() * 1000 + i}` });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50 + round * 100));
+      const reported = (await query('MAX:results:[]:[]')) as number | null;
+      server.child.kill('SIGKILL');
+      await server.exited;
+      restored = Math.max(restored, reported ?? 0);
+    }
+    // The later boots restored counts from before a kill -9 (the test checks something).
+    expect(restoredAtBoot).toBeGreaterThan(0);
+  });
+});
