@@ -1,6 +1,8 @@
 // The Wasm workflow runtime end to end: real guests (WAT assembled by wabt) in real worker
 // threads, against a real database on disk.
+import fc from 'fast-check';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
 import { guest } from './helpers/guests.js';
 import { makeTempDir } from './helpers/paths.js';
@@ -40,6 +42,34 @@ function results(db: Database): Map<number, number> {
   for (const [t, v] of db.scan({ series: 'results', tags: {}, start: 0n, end: 1_000_000n })) out.set(Number(t), v);
   return out;
 }
+
+describe('event JSON', () => {
+  it('is what JSON.stringify gives for the documented shape (property)', () => {
+    const { eventJson } = createRequire(import.meta.url)('../dist/lib/workflows/runtime.js') as typeof import('../dist/lib/workflows/runtime.js');
+    fc.assert(
+      fc.property(
+        fc.record({
+          timestamp: fc.integer({ min: -(2 ** 53) + 1, max: 2 ** 53 - 1 }),
+          value: fc.option(fc.double(), { nil: null }),
+          tags: fc.dictionary(fc.string(), fc.string()),
+          producers: fc.array(fc.nat()),
+          series: fc.string(),
+        }),
+        (event) => {
+          const expected = JSON.stringify({
+            timestamp: event.timestamp,
+            value: event.value,
+            tags: Object.entries(event.tags).map(([k, v]) => `${k}=${v}`),
+            producers: event.producers,
+            series: event.series,
+          });
+          expect(eventJson(event)).toBe(expected);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
 
 describe('host functions', () => {
   for (const abi of ['seed', 'i32'] as const) {

@@ -176,16 +176,19 @@ function checkEnv(env: unknown): Record<string, string> {
   return { ...(env as Record<string, string>) };
 }
 
-/** The event a guest reads from u_poll_handle (docs/workflows.md#events). */
+/** The `"tags":[...]` text of a tags object; events of one series share the object. */
+const tagsJsonCache = new WeakMap<object, string>();
+
+/** The event a guest reads from u_poll_handle (docs/workflows.md#abi), built as text: one per event. */
 export function eventJson(event: LiveEvent): string {
-  return JSON.stringify({
-    timestamp: event.timestamp,
-    value: event.value,
-    tags: Object.entries(event.tags).map(([key, value]) => `${key}=${value}`),
-    producers: event.producers,
-    series: event.series,
-    ...(event.window ? { window: event.window } : {}),
-  });
+  let tags = tagsJsonCache.get(event.tags);
+  if (tags === undefined) {
+    tags = JSON.stringify(Object.entries(event.tags).map(([key, value]) => `${key}=${value}`));
+    tagsJsonCache.set(event.tags, tags);
+  }
+  const value = event.value !== null && Number.isFinite(event.value) ? String(event.value) : 'null';
+  const window = event.window ? `,"window":{"start":${event.window.start},"end":${event.window.end}}` : '';
+  return `{"timestamp":${event.timestamp},"value":${value},"tags":${tags},"producers":[${event.producers.join(',')}],"series":${JSON.stringify(event.series)}${window}}`;
 }
 
 export class WorkflowRuntime {
