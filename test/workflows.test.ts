@@ -299,6 +299,11 @@ describe('limits', () => {
         (unreachable)`,
     });
     await runtime.deploy({ name: 'bomb', module: bomb, memoryBytes: 4 * 2 ** 20 });
+    for (let i = 0; i < 20; i++) {
+      db.write('ingest', {}, BigInt(i), i);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(db.query('COUNT:ingest:[]')).toBe(20);
     const status = await waitFor('the bomb to fail', () => {
       const s = runtime.status('bomb');
       return s.lastError ? s : undefined;
