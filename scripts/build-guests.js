@@ -37,8 +37,8 @@ const guests = [
 const ascOptions = [
   '--runtime', 'incremental',
   '--exportStart', '_initialize',
-  '--use', `abort=${sdkAssemblyScript}/assembly/index/sluiceAbort`,
-  '-Os',
+  '--use', `abort=${sdkAssemblyScript}/index/sluiceAbort`,
+  '-O3s',
 ];
 
 const RUST_TARGET = 'wasm32-unknown-unknown';

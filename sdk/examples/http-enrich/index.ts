@@ -1,8 +1,8 @@
 // HTTP enrichment: for each live event, ask a service about the event's host
 // (GET $ENRICH_URL<host>, answering a number such as a capacity), write that number as a new
 // point, and every SUMMARY_EVERY events POST a summary to $SUMMARY_URL (when set).
-import { queryLive, pollHandle, writeEvent, writebackHttp, Method, envVar, log } from "../../assemblyscript/assembly/index";
-export { allocate, deallocate } from "../../assemblyscript/assembly/index";
+import { queryLive, pollHandle, writeEvent, writebackHttp, Method, envVar, log } from "../../assemblyscript/index";
+export { allocate, deallocate } from "../../assemblyscript/index";
 
 const QUERY = "COUNT:requests:[service=api]:[10s,now]";
 const SUMMARY_EVERY = 10;

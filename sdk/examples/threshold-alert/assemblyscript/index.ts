@@ -1,7 +1,7 @@
 // Threshold alert: watch a live average and raise an alert when it crosses a threshold.
 // THRESHOLD (deploy --env THRESHOLD=90) overrides the default of 80.
-import { queryLive, pollHandle, writeEvent, writebackWs, envVar, log, nowMicros } from "../../../assemblyscript/assembly/index";
-export { allocate, deallocate } from "../../../assemblyscript/assembly/index";
+import { queryLive, pollHandle, writeEvent, writebackWs, envVar, log, nowMicros } from "../../../assemblyscript/index";
+export { allocate, deallocate } from "../../../assemblyscript/index";
 
 const QUERY = "AVG:cpu.usage:[host=server-01]:[1m,now]";
 const DEFAULT_THRESHOLD: f64 = 80.0;

@@ -13,12 +13,12 @@ import {
   u_query_live, u_query_history, u_poll_handle, u_free_handle, u_write_event, u_writeback_ws,
   u_writeback_http, u_state_get, u_state_set, u_state_delete, u_log,
   clock_time_get, environ_sizes_get, environ_get, proc_exit,
-} from "./host";
-import { argumentRegion, releaseArgument, takeString } from "./region";
-import { Event, parseEvent } from "./event";
+} from "./src/host";
+import { argumentRegion, releaseArgument, takeString } from "./src/region";
+import { Event, parseEvent } from "./src/event";
 
-export { allocate, deallocate } from "./region";
-export { Event } from "./event";
+export { allocate, deallocate } from "./src/region";
+export { Event } from "./src/event";
 
 /** HTTP methods for writebackHttp, numbered as the ABI numbers them. */
 export enum Method { GET = 0, POST = 1, PUT = 2, DELETE = 3 }
