@@ -14,7 +14,7 @@ import {
   u_writeback_http, u_state_get, u_state_set, u_state_delete, u_log,
   clock_time_get, environ_sizes_get, environ_get, proc_exit,
 } from "./src/host";
-import { argumentRegion, releaseArgument, takeString } from "./src/region";
+import { argumentRegion, releaseArgument, releaseRegion, takeString } from "./src/region";
 import { Event, parseEvent } from "./src/event";
 
 export { allocate, deallocate } from "./src/region";
@@ -38,8 +38,9 @@ export function queryLive(query: string): u64 {
 export function pollHandle(handle: u64): Event | null {
   const region = u_poll_handle(<i64>handle);
   if (region == 0) return null;
-  const text = takeString(region);
-  const event = parseEvent(text);
+  // Parsed where the host wrote it, then both blocks are freed.
+  const event = parseEvent(<usize>load<u32>(region, 0), <usize>load<u32>(region, 8));
+  releaseRegion(region);
   if (event == null) log("sluice-workflow: ignored a malformed event");
   return event;
 }

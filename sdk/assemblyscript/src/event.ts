@@ -1,11 +1,13 @@
 // The event object u_poll_handle delivers, and a small bounded JSON reader for it.
+//
+// The reader works on the UTF-8 bytes where the host put them, so keys and numbers are matched
+// and converted in place; only the strings the Event keeps (tags, series) become GC strings.
 // Unknown keys are skipped (windowed queries add "window", later hosts may add more).
 
-/** Longest event text accepted, in UTF-16 code units. */
-const MAX_EVENT_CHARS: i32 = 1 << 20;
-const MAX_STRING_CHARS: i32 = 1 << 16;
+const MAX_EVENT_BYTES: usize = 1 << 20;
+const MAX_STRING_BYTES: usize = 1 << 16;
 const MAX_ARRAY_ITEMS: i32 = 4096;
-const MAX_NUMBER_CHARS: i32 = 64;
+const MAX_NUMBER_BYTES: usize = 64;
 /** Nesting allowed inside values of unknown keys. */
 const MAX_SKIP_DEPTH: i32 = 32;
 
@@ -31,170 +33,222 @@ export class Event {
   }
 }
 
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+
+// Powers of ten exact in an f64, for the fast decimal path.
+const EXACT_POWERS_OF_TEN: StaticArray<f64> = [
+  1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
 class Reader {
-  pos: i32 = 0;
   failed: bool = false;
-  constructor(public text: string) {}
+  constructor(public pos: usize, public end: usize) {}
 
   fail(): void { this.failed = true; }
 
+  /** The next non-space byte without consuming it; -1 at the end. */
   peek(): i32 {
-    return this.pos < this.text.length ? <i32>this.text.charCodeAt(this.pos) : -1;
+    let pos = this.pos;
+    const end = this.end;
+    while (pos < end) {
+      const c = <i32>load<u8>(pos);
+      if (c != 0x20 && c != 0x09 && c != 0x0a && c != 0x0d) { this.pos = pos; return c; }
+      pos++;
+    }
+    this.pos = pos;
+    return -1;
   }
 
-  skipSpace(): void {
-    while (this.pos < this.text.length) {
-      const c = this.text.charCodeAt(this.pos);
-      if (c != 0x20 && c != 0x09 && c != 0x0a && c != 0x0d) break;
-      this.pos++;
-    }
+  next(): i32 {
+    const c = this.peek();
+    if (c >= 0) this.pos++;
+    return c;
   }
 
   expect(c: i32): bool {
-    this.skipSpace();
-    if (this.peek() != c) { this.fail(); return false; }
-    this.pos++;
+    if (this.next() == c) return true;
+    this.fail();
+    return false;
+  }
+
+  /** Consumes `word` (ASCII) when it comes next. */
+  literal(word: string): bool {
+    this.peek();
+    const length = <usize>word.length;
+    if (this.pos + length > this.end) return false;
+    for (let i: usize = 0; i < length; i++) {
+      if (<i32>load<u8>(this.pos + i) != <i32>word.charCodeAt(<i32>i)) return false;
+    }
+    this.pos += length;
     return true;
   }
 
-  string(): string {
-    if (!this.expect(0x22)) return "";
+  /**
+   * Reads a string's raw bytes; true when it has no escapes (they are then
+   * `rawStart`..`rawStart + rawLength`). With escapes, `decoded` holds the text.
+   */
+  rawStart: usize = 0;
+  rawLength: usize = 0;
+  decoded: string = "";
+  stringRaw(): bool {
+    if (!this.expect(QUOTE)) return false;
     const start = this.pos;
-    // Fast path: no escapes, one substring.
-    while (this.pos < this.text.length) {
-      const c = this.text.charCodeAt(this.pos);
-      if (c == 0x22) {
-        if (this.pos - start > MAX_STRING_CHARS) { this.fail(); return ""; }
-        const s = this.text.substring(start, this.pos);
-        this.pos++;
-        return s;
+    const limit = min(this.end, start + MAX_STRING_BYTES);
+    let pos = start;
+    while (pos < limit) {
+      const c = <i32>load<u8>(pos);
+      if (c == QUOTE) {
+        this.rawStart = start;
+        this.rawLength = pos - start;
+        this.pos = pos + 1;
+        return true;
       }
-      if (c == 0x5c) break;
-      this.pos++;
+      if (c == BACKSLASH) { this.pos = start; this.decoded = this.escapedString(); return false; }
+      pos++;
     }
-    this.pos = start;
-    const codes = new Array<i32>();
-    while (true) {
-      if (this.pos >= this.text.length || codes.length > MAX_STRING_CHARS) { this.fail(); return ""; }
-      let c = <i32>this.text.charCodeAt(this.pos++);
-      if (c == 0x22) break;
-      if (c == 0x5c) {
-        if (this.pos >= this.text.length) { this.fail(); return ""; }
-        const e = <i32>this.text.charCodeAt(this.pos++);
-        if (e == 0x6e) c = 0x0a;        // \n
-        else if (e == 0x74) c = 0x09;   // \t
-        else if (e == 0x72) c = 0x0d;   // \r
-        else if (e == 0x62) c = 0x08;   // \b
-        else if (e == 0x66) c = 0x0c;   // \f
-        else if (e == 0x75) {           // \uXXXX: one UTF-16 unit, pairs arrive as two escapes
-          if (this.pos + 4 > this.text.length) { this.fail(); return ""; }
-          c = 0;
-          for (let k = 0; k < 4; k++) {
-            const h = hexValue(<i32>this.text.charCodeAt(this.pos++));
-            if (h < 0) { this.fail(); return ""; }
-            c = (c << 4) | h;
-          }
-        } else if (e == 0x22 || e == 0x5c || e == 0x2f) c = e;
-        else { this.fail(); return ""; }
-      }
-      codes.push(c);
-    }
-    return String.fromCharCodes(codes);
+    this.fail();
+    return false;
   }
 
-  /** The text of a JSON number, bounded. */
-  numberText(): string {
-    this.skipSpace();
-    const start = this.pos;
-    while (this.pos < this.text.length && this.pos - start <= MAX_NUMBER_CHARS) {
-      const c = this.text.charCodeAt(this.pos);
-      const isNumberChar = (c >= 0x30 && c <= 0x39) || c == 0x2d || c == 0x2b || c == 0x2e || c == 0x65 || c == 0x45;
-      if (!isNumberChar) break;
+  string(): string {
+    if (this.stringRaw()) return String.UTF8.decodeUnsafe(this.rawStart, this.rawLength);
+    return this.failed ? "" : this.decoded;
+  }
+
+  /** A string with escapes, from just after its opening quote: plain runs and escapes joined. */
+  escapedString(): string {
+    const limit = min(this.end, this.pos + MAX_STRING_BYTES);
+    let text = "";
+    let runStart = this.pos;
+    while (true) {
+      if (this.pos >= limit) { this.fail(); return ""; }
+      const c = <i32>load<u8>(this.pos);
+      if (c != QUOTE && c != BACKSLASH) { this.pos++; continue; }
+      text += String.UTF8.decodeUnsafe(runStart, this.pos - runStart);
       this.pos++;
+      if (c == QUOTE) return text;
+      if (this.pos >= limit) { this.fail(); return ""; }
+      const e = <i32>load<u8>(this.pos++);
+      let unit = e;
+      if (e == 0x6e) unit = 0x0a;        // \n
+      else if (e == 0x74) unit = 0x09;   // \t
+      else if (e == 0x72) unit = 0x0d;   // \r
+      else if (e == 0x62) unit = 0x08;   // \b
+      else if (e == 0x66) unit = 0x0c;   // \f
+      else if (e == 0x75) {              // \uXXXX: one UTF-16 unit; pairs arrive as two escapes
+        if (this.pos + 4 > limit) { this.fail(); return ""; }
+        unit = 0;
+        for (let k = 0; k < 4; k++) {
+          const h = hexValue(<i32>load<u8>(this.pos++));
+          if (h < 0) { this.fail(); return ""; }
+          unit = (unit << 4) | h;
+        }
+      } else if (e != QUOTE && e != BACKSLASH && e != 0x2f) { this.fail(); return ""; }
+      text += String.fromCharCode(unit);
+      runStart = this.pos;
     }
-    const length = this.pos - start;
-    if (length == 0 || length > MAX_NUMBER_CHARS) { this.fail(); return ""; }
-    return this.text.substring(start, this.pos);
+  }
+
+  /** True when the string that comes next is exactly `key` (ASCII, no escapes). */
+  keyIs(key: string): bool {
+    if (this.rawLength != <usize>key.length) return false;
+    for (let i: usize = 0; i < this.rawLength; i++) {
+      if (<i32>load<u8>(this.rawStart + i) != <i32>key.charCodeAt(<i32>i)) return false;
+    }
+    return true;
+  }
+
+  /** Consumes a number's bytes; sets numberStart / numberLength. */
+  numberStart: usize = 0;
+  numberLength: usize = 0;
+  numberBytes(): bool {
+    this.peek();
+    const start = this.pos;
+    const limit = min(this.end, start + MAX_NUMBER_BYTES + 1);
+    let pos = start;
+    while (pos < limit) {
+      const c = <i32>load<u8>(pos);
+      const isNumberByte = (c >= 0x30 && c <= 0x39) || c == 0x2d || c == 0x2b || c == 0x2e || c == 0x65 || c == 0x45;
+      if (!isNumberByte) break;
+      pos++;
+    }
+    const length = pos - start;
+    if (length == 0 || length > MAX_NUMBER_BYTES) { this.fail(); return false; }
+    this.numberStart = start;
+    this.numberLength = length;
+    this.pos = pos;
+    return true;
   }
 
   number(): f64 {
-    const text = this.numberText();
-    if (this.failed) return NaN;
-    const value = parseFloat(text);
+    if (!this.numberBytes()) return NaN;
+    const fast = fastDecimal(this.numberStart, this.numberLength);
+    if (!isNaN(fast)) return fast;
+    const value = parseFloat(String.UTF8.decodeUnsafe(this.numberStart, this.numberLength));
     if (isNaN(value)) this.fail();
     return value;
   }
 
   /** A JSON integer read exactly (µs timestamps and ids can exceed 2^53). */
-  integer(): i64 {
-    const text = this.numberText();
-    if (this.failed) return 0;
-    const negative = text.charCodeAt(0) == 0x2d;
-    const first = negative ? 1 : 0;
+  integer(): u64 {
+    if (!this.numberBytes()) return 0;
+    const start = this.numberStart;
+    const length = this.numberLength;
+    const negative = load<u8>(start) == 0x2d;
+    const first: usize = negative ? 1 : 0;
     let value: u64 = 0;
-    let exact = text.length > first && text.length - first <= 18;
-    for (let i = first; exact && i < text.length; i++) {
-      const c = text.charCodeAt(i);
+    let exact = length > first && length - first <= 19;
+    for (let i = first; exact && i < length; i++) {
+      const c = <i32>load<u8>(start + i);
       if (c < 0x30 || c > 0x39) exact = false;
       else value = value * 10 + <u64>(c - 0x30);
     }
-    if (exact) return negative ? -<i64>value : <i64>value;
-    // Fractions, exponents and 19+ digit numbers go through the float reader.
-    const f = parseFloat(text);
+    if (exact) return negative ? <u64>(-<i64>value) : value;
+    // Fractions, exponents and 20+ digit numbers go through the float reader.
+    const f = parseFloat(String.UTF8.decodeUnsafe(start, length));
     if (!isFinite(f)) { this.fail(); return 0; }
-    return <i64>f;
-  }
-
-  isNull(): bool {
-    this.skipSpace();
-    if (this.text.substr(this.pos, 4) == "null") { this.pos += 4; return true; }
-    return false;
+    return f < 0 ? <u64><i64>f : <u64>f;
   }
 
   /** Skips any JSON value; containers at most MAX_SKIP_DEPTH deep. */
   skipValue(depth: i32): void {
     if (depth > MAX_SKIP_DEPTH) { this.fail(); return; }
-    this.skipSpace();
     const c = this.peek();
-    if (c == 0x22) { this.string(); return; }
+    if (c == QUOTE) { this.stringRaw(); return; }
     if (c == 0x7b || c == 0x5b) {
       const close = c == 0x7b ? 0x7d : 0x5d;
       this.pos++;
-      this.skipSpace();
       if (this.peek() == close) { this.pos++; return; }
       while (!this.failed) {
-        if (c == 0x7b) { this.string(); this.expect(0x3a); }
+        if (c == 0x7b) { this.stringRaw(); this.expect(COLON); }
         this.skipValue(depth + 1);
-        this.skipSpace();
-        const next = this.peek();
-        this.pos++;
+        const next = this.next();
         if (next == close) return;
-        if (next != 0x2c) this.fail();
+        if (next != COMMA) this.fail();
       }
       return;
     }
-    if (this.isNull()) return;
-    if (this.text.substr(this.pos, 4) == "true") { this.pos += 4; return; }
-    if (this.text.substr(this.pos, 5) == "false") { this.pos += 5; return; }
-    this.number();
+    if (this.literal("null") || this.literal("true") || this.literal("false")) return;
+    this.numberBytes();
   }
 
   /** Enters an array: true when it has elements (read each, then call arrayNext). */
   arrayStart(): bool {
     if (!this.expect(0x5b)) return false;
-    this.skipSpace();
     if (this.peek() == 0x5d) { this.pos++; return false; }
     return true;
   }
 
   /** After an element: true when another follows; at most MAX_ARRAY_ITEMS in all. */
   arrayNext(count: i32): bool {
-    this.skipSpace();
-    const c = this.peek();
-    this.pos++;
+    const c = this.next();
     if (c == 0x5d) return false;
-    if (c != 0x2c || count >= MAX_ARRAY_ITEMS) { this.fail(); return false; }
-    return true;
+    if (c != COMMA || count >= MAX_ARRAY_ITEMS) this.fail();
+    return !this.failed;
   }
 }
 
@@ -205,41 +259,59 @@ function hexValue(c: i32): i32 {
   return -1;
 }
 
-/** Parses one event object; null when the text is not one. */
-export function parseEvent(text: string): Event | null {
-  if (text.length > MAX_EVENT_CHARS) return null;
-  const r = new Reader(text);
+/**
+ * `[-]digits[.digits]` with at most 15 significant digits, converted exactly (an integer below
+ * 2^53 divided by an exact power of ten rounds correctly); NaN for anything else.
+ */
+function fastDecimal(start: usize, length: usize): f64 {
+  let pos = start;
+  const end = start + length;
+  const negative = load<u8>(pos) == 0x2d;
+  if (negative) pos++;
+  let mantissa: u64 = 0;
+  let digits = 0;
+  let fractionDigits = 0;
+  let seenPoint = false;
+  for (; pos < end; pos++) {
+    const c = <i32>load<u8>(pos);
+    if (c == 0x2e && !seenPoint) { seenPoint = true; continue; }
+    if (c < 0x30 || c > 0x39 || ++digits > 15) return NaN;
+    mantissa = mantissa * 10 + <u64>(c - 0x30);
+    if (seenPoint) fractionDigits++;
+  }
+  if (digits == 0) return NaN;
+  const value = <f64>mantissa / unchecked(EXACT_POWERS_OF_TEN[fractionDigits]);
+  return negative ? -value : value;
+}
+
+/** Parses the event object at `start`..`start + length`; null when it is not one. */
+export function parseEvent(start: usize, length: usize): Event | null {
+  if (length > MAX_EVENT_BYTES) return null;
+  const r = new Reader(start, start + length);
   const event = new Event();
   if (!r.expect(0x7b)) return null;
-  r.skipSpace();
-  if (r.peek() == 0x7d) return event;
+  if (r.peek() == 0x7d) { r.pos++; return r.peek() < 0 ? event : null; }
   while (!r.failed) {
-    const key = r.string();
-    r.expect(0x3a);
+    const plainKey = r.stringRaw();
+    r.expect(COLON);
     if (r.failed) break;
-    if (key == "timestamp") {
-      event.timestamp = r.integer();
-    } else if (key == "value") {
-      event.value = r.isNull() ? NaN : r.number();
-    } else if (key == "series") {
-      event.series = r.string();
-    } else if (key == "tags") {
+    if (!plainKey) r.skipValue(0); // an escaped key is none of ours
+    else if (r.keyIs("timestamp")) event.timestamp = <i64>r.integer();
+    else if (r.keyIs("value")) event.value = r.literal("null") ? NaN : r.number();
+    else if (r.keyIs("series")) event.series = r.string();
+    else if (r.keyIs("tags")) {
       if (r.arrayStart()) {
         do event.tags.push(r.string()); while (!r.failed && r.arrayNext(event.tags.length));
       }
-    } else if (key == "producers") {
+    } else if (r.keyIs("producers")) {
       if (r.arrayStart()) {
-        do event.producers.push(<u64>r.integer()); while (!r.failed && r.arrayNext(event.producers.length));
+        do event.producers.push(r.integer()); while (!r.failed && r.arrayNext(event.producers.length));
       }
-    } else {
-      r.skipValue(0);
-    }
-    r.skipSpace();
-    const c = r.peek();
-    r.pos++;
-    if (c == 0x7d) return r.failed ? null : event;
-    if (c != 0x2c) r.fail();
-    r.skipSpace();
+    } else r.skipValue(0);
+    const c = r.next();
+    // The object must be all there is (trailing spaces aside).
+    if (c == 0x7d) return r.failed || r.peek() >= 0 ? null : event;
+    if (c != COMMA) r.fail();
   }
   return null;
 }

@@ -42,12 +42,16 @@ export function releaseArgument(region: usize): void {
   if (bytes != 0) heap.free(bytes);
 }
 
-/** Copies a host-made region's bytes into a string, then frees both blocks (data first). */
+/** Copies a host-made region's bytes into a string, then frees both blocks. */
 export function takeString(region: usize): string {
+  const text = String.UTF8.decodeUnsafe(<usize>load<u32>(region, 0), <usize>load<u32>(region, 8));
+  releaseRegion(region);
+  return text;
+}
+
+/** Frees a host-made region: the data block first, then the region itself. */
+export function releaseRegion(region: usize): void {
   const offset = <usize>load<u32>(region, 0);
-  const length = <usize>load<u32>(region, 8);
-  const text = String.UTF8.decodeUnsafe(offset, length);
   if (offset != 0) heap.free(offset);
   heap.free(region);
-  return text;
 }

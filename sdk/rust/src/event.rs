@@ -37,7 +37,8 @@ pub fn parse_event(bytes: &[u8]) -> Option<Event> {
     let mut event = Event { timestamp: 0, value: f64::NAN, tags: Vec::new(), producers: Vec::new(), series: String::new() };
     reader.expect(b'{')?;
     if reader.peek_after_space() == Some(b'}') {
-        return Some(event);
+        reader.pos += 1;
+        return reader.at_end().then(|| event);
     }
     loop {
         let key = reader.string()?;
@@ -52,7 +53,8 @@ pub fn parse_event(bytes: &[u8]) -> Option<Event> {
         }
         match reader.next_byte()? {
             b',' => continue,
-            b'}' => return Some(event),
+            // The object must be all there is (trailing spaces aside).
+            b'}' => return reader.at_end().then(|| event),
             _ => return None,
         }
     }
@@ -72,6 +74,10 @@ impl<'a> Reader<'a> {
             self.pos += 1;
         }
         None
+    }
+
+    fn at_end(&mut self) -> bool {
+        self.peek_after_space().is_none()
     }
 
     fn next_byte(&mut self) -> Option<u8> {
@@ -273,6 +279,9 @@ mod tests {
         assert!(parse_event(br#"{"value":}"#).is_none());
         assert!(parse_event(br#"{"tags":["a"}"#).is_none());
         assert!(parse_event(br#"{"value":1"#).is_none());
+        assert!(parse_event(br#"{"value":1}}"#).is_none());
+        assert!(parse_event(br#"{} x"#).is_none());
+        assert!(parse_event(b"{} \n").is_some());
         let deep = format!(r#"{{"x":{}{}}}"#, "[".repeat(100), "]".repeat(100));
         assert!(parse_event(deep.as_bytes()).is_none());
     }
