@@ -5,6 +5,7 @@
 //   node scripts/build-guests.js                  every example
 //   node scripts/build-guests.js anomaly ...      only these
 //   node scripts/build-guests.js --force          rebuild even when nothing changed
+//   node scripts/build-guests.js --skip-missing   skip (not fail) examples whose toolchain is absent
 //   node scripts/build-guests.js --list           names only
 //
 // AssemblyScript examples compile with the installed assemblyscript package; Rust examples with
@@ -14,8 +15,9 @@
 // A build is skipped when the hash of its inputs (sources, tool versions, this script) matches the
 // hash stored beside the module.
 //
-// From code: require('./scripts/build-guests.js').buildGuests({ names, force }) resolves to
-// [{ name, file, bytes, built }].
+// From code: require('./scripts/build-guests.js').buildGuests({ names, force, skipMissing })
+// resolves to [{ name, file, bytes, built }]. A missing toolchain exits with code 2 (1 otherwise)
+// and throws MissingToolError from code.
 const { spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -93,7 +95,9 @@ function isUpToDate(file, inputsHash) {
 }
 
 function recordInputs(file, inputsHash) {
-  fs.writeFileSync(`${file}.inputs`, inputsHash);
+  const scratch = `${file}.inputs.${process.pid}.tmp`;
+  fs.writeFileSync(scratch, inputsHash);
+  fs.renameSync(scratch, `${file}.inputs`);
 }
 
 // --- AssemblyScript -------------------------------------------------------------------------
@@ -111,7 +115,11 @@ async function loadAsc() {
 }
 
 function ascVersion() {
-  return require('assemblyscript/package.json').version;
+  try {
+    return require('assemblyscript/package.json').version;
+  } catch {
+    throw new MissingToolError('AssemblyScript is not installed (npm install --save-dev assemblyscript)');
+  }
 }
 
 async function buildAssemblyScript(guest, file) {
@@ -196,16 +204,23 @@ async function buildGuest(guest, { force }) {
     return { name: guest.name, file, bytes: fs.statSync(file).size, built: false };
   }
   fs.mkdirSync(outDir, { recursive: true });
-  if (guest.language === 'assemblyscript') await buildAssemblyScript(guest, file);
-  else buildRust(guest, file);
-  // Validate here so a broken module fails the build, not a later deploy.
-  const bytes = fs.readFileSync(file);
-  if (!WebAssembly.validate(bytes)) throw new Error(`${file} is not a valid WebAssembly module`);
-  recordInputs(file, inputsHash);
-  return { name: guest.name, file, bytes: bytes.length, built: true };
+  // Built under a temporary name and renamed, so a concurrent run never reads half a module.
+  const scratch = `${file}.${process.pid}.tmp`;
+  try {
+    if (guest.language === 'assemblyscript') await buildAssemblyScript(guest, scratch);
+    else buildRust(guest, scratch);
+    // Validate here so a broken module fails the build, not a later deploy.
+    const bytes = fs.readFileSync(scratch);
+    if (!WebAssembly.validate(bytes)) throw new Error(`${guest.name}: the built module is not valid WebAssembly`);
+    fs.renameSync(scratch, file);
+    recordInputs(file, inputsHash);
+    return { name: guest.name, file, bytes: bytes.length, built: true };
+  } finally {
+    fs.rmSync(scratch, { force: true });
+  }
 }
 
-async function buildGuests({ names = [], force = false, onResult = () => {} } = {}) {
+async function buildGuests({ names = [], force = false, skipMissing = false, onResult = () => {}, onSkip = () => {} } = {}) {
   const unknown = names.filter((name) => !guests.some((guest) => guest.name === name));
   if (unknown.length) {
     throw new Error(`unknown guest ${unknown.join(', ')}; known: ${guests.map((guest) => guest.name).join(', ')}`);
@@ -213,7 +228,14 @@ async function buildGuests({ names = [], force = false, onResult = () => {} } = 
   const selected = names.length ? guests.filter((guest) => names.includes(guest.name)) : guests;
   const results = [];
   for (const guest of selected) {
-    const result = await buildGuest(guest, { force });
+    let result;
+    try {
+      result = await buildGuest(guest, { force });
+    } catch (error) {
+      if (!(skipMissing && error instanceof MissingToolError)) throw error;
+      onSkip(guest.name, error.message);
+      continue;
+    }
     onResult(result);
     results.push(result);
   }
@@ -227,11 +249,14 @@ async function main() {
     return;
   }
   const force = args.includes('--force');
+  const skipMissing = args.includes('--skip-missing');
   const names = args.filter((arg) => !arg.startsWith('--'));
   try {
     await buildGuests({
       names,
       force,
+      skipMissing,
+      onSkip: (name, reason) => console.log(`skipped    ${name}: ${reason}`),
       onResult: ({ file, bytes, built }) =>
         console.log(`${built ? 'built     ' : 'up to date'} ${path.relative(process.cwd(), file)} (${bytes} bytes)`),
     });
