@@ -184,3 +184,8 @@ export function sluiceAbort(message: string | null, file: string | null, line: u
   }
   unreachable();
 }
+
+// Set the heap up now, in _initialize (this is top-level code): the allocator claims all the
+// memory that exists at its first allocation, and pages the host adds after _initialize (for its
+// own bookkeeping, such as a suspended workflow's saved stack) must stay outside the heap.
+heap.free(heap.alloc(1));
