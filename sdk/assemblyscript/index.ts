@@ -6,8 +6,9 @@
 //   export { allocate, deallocate } from "sluice-workflow";
 //   export function call(): void { ... }
 //
-// and is compiled with `--runtime incremental --exportStart _initialize
-// --use abort=<this file's path without .ts>/sluiceAbort` (scripts/build-guests.js does this).
+// and is compiled with the options in asconfig.json (extend it), that is `--runtime incremental
+// --exportStart _initialize --use abort=<this file's path without .ts>/sluiceAbort -O3s`
+// (docs/sdk.md says why; scripts/build-guests.js passes them for the examples).
 
 import {
   u_query_live, u_query_history, u_poll_handle, u_free_handle, u_write_event, u_writeback_ws,
