@@ -43,7 +43,7 @@ export async function prepareModule(bytes: Uint8Array, options: PrepareOptions):
     try {
       // What V8 in Node 18+ runs without flags: the pass and the optimiser must not use more.
       const F = binaryen.Features;
-      module.setFeatures(F.MVP | F.SignExt | F.MutableGlobals | F.BulkMemory | F.NontrappingFPToInt | F.SIMD128 | F.Multivalue | F.ReferenceTypes);
+      module.setFeatures(F.MVP | F.SignExt | F.MutableGlobals | F.BulkMemory | F.BulkMemoryOpt | F.NontrappingFPToInt | F.SIMD128 | F.Multivalue | F.ReferenceTypes);
       binaryen.setPassArgument('asyncify-imports', SUSPENDING_FUNCTIONS.map((name) => `env.${name}`).join(','));
       binaryen.setOptimizeLevel(2);
       binaryen.setShrinkLevel(1);
