@@ -147,6 +147,8 @@ const LOG_LINES_KEPT = 1000;
 const HEALTHY_AFTER_MS = 60_000;
 const MAX_ENV = 256;
 const MAX_REGION_BYTES = 16 * 2 ** 20;
+/** How often the watchdog looks: a guest over its CPU budget is stopped within this much more. */
+const WATCHDOG_PERIOD_MS = 50;
 
 function invalid(message: string): SluiceError {
   return new SluiceError('SLUICE_INVALID_ARGUMENT', message);
@@ -202,7 +204,7 @@ export class WorkflowRuntime {
   readonly #encoder = new TextEncoder();
   #writeback: WorkflowRuntimeOptions['writeback'];
   #nextInstance = 1;
-  #watchdog: ReturnType<typeof setInterval>;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
   #persist: ReturnType<typeof setInterval>;
   #closed = false;
 
@@ -224,9 +226,7 @@ export class WorkflowRuntime {
       restartBackoffMs: [integerIn(firstBackoff, 'restartBackoffMs[0]', 1, 3_600_000), integerIn(lastBackoff, 'restartBackoffMs[1]', 1, 3_600_000)],
     };
     this.#writeback = options.writeback;
-    this.#watchdog = setInterval(() => this.#checkWatchdog(), 20);
-    this.#watchdog.unref();
-    this.#persist = setInterval(() => this.#persistAll(), 500);
+    this.#persist = setInterval(() => this.#persistAll(), 1000);
     this.#persist.unref();
   }
 
@@ -340,7 +340,7 @@ export class WorkflowRuntime {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#watchdog);
+    if (this.#watchdog) clearInterval(this.#watchdog);
     clearInterval(this.#persist);
     this.#persistAll();
     for (const workflow of this.#workflows.values()) {
@@ -495,6 +495,11 @@ export class WorkflowRuntime {
     worker.on('exit', (code) => this.#hostLost(host, `its worker exited with code ${code}`, undefined));
     worker.unref();
     this.#hosts.push(host);
+    // Checked only while a worker exists.
+    if (!this.#watchdog) {
+      this.#watchdog = setInterval(() => this.#checkWatchdog(), WATCHDOG_PERIOD_MS);
+      this.#watchdog.unref();
+    }
     return host;
   }
 

@@ -16,6 +16,8 @@ import { StateStore } from './state-store.js';
 const MAX_HANDLES = 1024;
 const MAX_LOG_LINES_PER_TURN = 1000;
 const MAX_TAGS_TEXT = 64 * 1024;
+const IDLE_WAIT_MS = 60_000;
+const DEADLINE_GRID_MS = 50;
 
 interface HandleQueue {
   events: Array<{ sequence: number; payload: Uint8Array }>;
@@ -214,7 +216,8 @@ function runSlice(instance: Instance): void {
     case 'polling': {
       const queue = instance.handles.get(step.handle);
       if (queue && queue.events.length > 0) runnable.add(instance);
-      else instance.deadline = Date.now() + settings.pollWaitMs;
+      // On a 50 ms grid, so that idle guests wake together rather than one timer each.
+      else instance.deadline = Math.ceil((Date.now() + settings.pollWaitMs) / DEADLINE_GRID_MS) * DEADLINE_GRID_MS;
       break;
     }
     case 'http':
@@ -276,8 +279,9 @@ async function loop(): Promise<void> {
       continue;
     }
     flush();
-    const timeout = Math.max(0, Math.min(1000, nextDeadline - Date.now()));
-    signalWait ??= ring.waitForSignal(seen, 1000).finally(() => {
+    // Asleep until an event, a message, or the next poll deadline: an idle worker costs no CPU.
+    const timeout = Math.max(0, Math.min(IDLE_WAIT_MS, nextDeadline - Date.now()));
+    signalWait ??= ring.waitForSignal(seen, IDLE_WAIT_MS).finally(() => {
       signalWait = undefined;
     });
     await Promise.race([
