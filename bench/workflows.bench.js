@@ -9,7 +9,7 @@ const { open, startWorkflows } = require('../dist/lib/index.js');
 const { Guest } = require('../dist/lib/wasm/guest.js');
 const { prepareModule } = require('../dist/lib/wasm/prepare.js');
 const { readModuleInfo } = require('../dist/lib/wasm/module-info.js');
-const { guest } = require('../scripts/wat-guest.js');
+const { echoGuest, guest } = require('../scripts/wat-guest.js');
 const { printHeader } = require('./machine.js');
 const { argument, printRows, run } = require('./util.js');
 
@@ -39,19 +39,7 @@ const quiet = {
   log: () => {},
 };
 
-/** Echoes every event of LAST:ticks back to the producer in it (u_writeback_ws). */
-const echo = () =>
-  guest({
-    strings: ['LAST:ticks:[]'],
-    locals: '(local $h i64) (local $e i32)',
-    body: `
-      (local.set $h (call $live (call $str (i32.const 1))))
-      (loop $next
-        (local.set $e (call $poll (local.get $h)))
-        (if (local.get $e) (then
-          (drop (call $wb_ws (call $number_after (local.get $e) (i32.const 114) (i32.const 115) (i32.const 34) (i32.const 58)) (local.get $e)))))
-        (br $next))`,
-  });
+const echo = () => echoGuest('LAST:ticks:[]');
 
 async function instanceStart(rows) {
   const prepared = await prepareModule(await echo(), { memoryPages: 1024 });

@@ -140,4 +140,36 @@ async function guest(spec) {
 }
 
 
-module.exports = { wat, guest };
+/**
+ * A guest spec that registers `query` as a live query and runs `onEvent` for every event, with
+ * the event's Region in $e; `before` runs first. `strings` come after the query (from index 2).
+ */
+function eachEvent({ query, strings = [], locals = '', before = '', onEvent, abi }) {
+  return {
+    abi,
+    strings: [query, ...strings],
+    locals: `(local $h i64) (local $e i32) ${locals}`,
+    body: `${before}
+      (local.set $h (call $live (call $str (i32.const 1))))
+      (loop $next
+        (local.set $e (call $poll (local.get $h)))
+        (if (local.get $e) (then ${onEvent}))
+        (br $next))`,
+  };
+}
+
+/** Writes every event of `query` back, verbatim, to the first producer in it (u_writeback_ws). */
+function echoGuest(query) {
+  return guest(
+    eachEvent({
+      query,
+      // "producers":[N] — the number after the bytes rs":
+      onEvent: '(drop (call $wb_ws (call $number_after (local.get $e) (i32.const 114) (i32.const 115) (i32.const 34) (i32.const 58)) (local.get $e)))',
+    }),
+  );
+}
+
+/** The value of an event (the number after the bytes lue"), as i64. */
+const EVENT_VALUE = '(call $number_after (local.get $e) (i32.const 108) (i32.const 117) (i32.const 101) (i32.const 34))';
+
+module.exports = { wat, guest, eachEvent, echoGuest, EVENT_VALUE };

@@ -6,6 +6,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import WebSocket from 'ws';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { until } from './helpers/guests.js';
 import { cleanups, startTestServer, type Server } from './helpers/server.js';
 
 const require = createRequire(import.meta.url);
@@ -17,16 +18,6 @@ const modules = new Map<string, Uint8Array>();
 beforeAll(async () => {
   for (const { name, file } of await buildGuests()) modules.set(name, fs.readFileSync(file));
 }, 300_000);
-
-async function until<T>(what: string, probe: () => T | undefined | null | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== null && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 async function producerOf(server: Server): Promise<{ socket: WebSocket; messages: string[] }> {
   const socket = new WebSocket(server.url.replace('http', 'ws'));

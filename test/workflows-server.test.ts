@@ -4,41 +4,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
-import { guest } from './helpers/guests.js';
+import { eachEvent, echoGuest, guest, until } from './helpers/guests.js';
 import { makeTempDir } from './helpers/paths.js';
 import { runCli, startServeProcess } from './helpers/process.js';
 import { cleanups, startTestServer } from './helpers/server.js';
 
-/** Writes every event of LAST:ticks back to the producers in it, verbatim. */
-const echoGuest = () =>
-  guest({
-    strings: ['LAST:ticks:[]'],
-    locals: '(local $h i64) (local $e i32)',
-    body: `
-      (local.set $h (call $live (call $str (i32.const 1))))
-      (loop $next
-        (local.set $e (call $poll (local.get $h)))
-        (if (local.get $e) (then
-          ;; "producers":[N] — the number after rs":
-          (drop (call $wb_ws (call $number_after (local.get $e) (i32.const 114) (i32.const 115) (i32.const 34) (i32.const 58)) (local.get $e)))))
-        (br $next))`,
-  });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+const echoTicks = () => echoGuest('LAST:ticks:[]');
 
 for (const backend of ['uws', 'node'] as const) {
   describe(`workflow endpoints (${backend})`, () => {
     it('deploys over HTTP and writes back to the producer that sent the point', async () => {
       const server = await startTestServer(backend, { workflows: { pollWaitMs: 100 } });
-      const deployed = await fetch(`${server.url}/workflows?name=echo&env=MODE=test`, { method: 'POST', body: await echoGuest() });
+      const deployed = await fetch(`${server.url}/workflows?name=echo&env=MODE=test`, { method: 'POST', body: await echoTicks() });
       expect(deployed.status).toBe(201);
       expect(await deployed.json()).toMatchObject({ name: 'echo', state: 'running', env: ['MODE'] });
       await until('the handle', async () => {
@@ -70,7 +47,7 @@ for (const backend of ['uws', 'node'] as const) {
       const notWasm = await fetch(`${server.url}/workflows?name=x`, { method: 'POST', body: 'hello' });
       expect(notWasm.status).toBe(400);
       expect(await notWasm.json()).toMatchObject({ code: 'SLUICE_WASM', error: expect.stringMatching(/\\0asm header/) });
-      const noName = await fetch(`${server.url}/workflows`, { method: 'POST', body: await echoGuest() });
+      const noName = await fetch(`${server.url}/workflows`, { method: 'POST', body: await echoTicks() });
       expect(noName.status).toBe(400);
       const unknown = await fetch(`${server.url}/workflows/nope/logs`);
       expect(unknown.status).toBe(404);
@@ -83,14 +60,14 @@ describe('sluice serve --wasm and sluice workflow', () => {
     const temp = makeTempDir();
     cleanups.push(temp.cleanup);
     const file = path.join(temp.dir, 'echo.wasm');
-    fs.writeFileSync(file, await echoGuest());
+    fs.writeFileSync(file, await echoTicks());
     const dataDir = path.join(temp.dir, 'data');
     const first = await startServeProcess(['serve', '--port', '0', '--data-dir', dataDir, '--wasm', file]);
     cleanups.push(() => void first.child.kill('SIGKILL'));
     const listed = runCli(['workflow', 'list', '--url', first.url]);
     expect(listed.stdout).toMatch(/^echo\trunning\trestarts=0/m);
     const other = path.join(temp.dir, 'second.wasm');
-    fs.writeFileSync(other, await echoGuest());
+    fs.writeFileSync(other, await echoTicks());
     const deployed = runCli(['workflow', 'deploy', other, '--name', 'second', '--env', 'K=V', '--url', first.url]);
     expect(deployed.status, deployed.stderr).toBe(0);
     expect(JSON.parse(deployed.stdout)).toMatchObject({ name: 'second', env: ['K'] });
@@ -124,23 +101,22 @@ describe('crash', () => {
     const temp = makeTempDir();
     cleanups.push(temp.cleanup);
     // For each event: count += 1, u_state_set(count), then report it; at start, report what it restored.
-    const counter = await guest({
-      strings: ['COUNT:hits:[]', 'count', 'series=restored'],
-      locals: '(local $h i64) (local $e i32) (local $n i64) (local $s i32)',
-      body: `
-        (local.set $s (call $state_get (call $str (i32.const 2))))
-        (if (local.get $s) (then (local.set $n (i64.load (i32.load (local.get $s))))))
-        (drop (call $write (call $itoa (call $now_us)) (call $itoa (local.get $n)) (call $str (i32.const 3))))
-        (local.set $h (call $live (call $str (i32.const 1))))
-        (loop $next
-          (local.set $e (call $poll (local.get $h)))
-          (if (local.get $e) (then
-            (local.set $n (i64.add (local.get $n) (i64.const 1)))
-            (i64.store (i32.const 3000) (local.get $n))
-            (if (i32.eqz (call $state_set (call $str (i32.const 2)) (call $region (i32.const 3000) (i32.const 8))))
-              (then (call $report (i32.wrap_i64 (local.get $n)) (local.get $n))))))
-          (br $next))`,
-    });
+    const counter = await guest(
+      eachEvent({
+        query: 'COUNT:hits:[]',
+        strings: ['count', 'series=restored'],
+        locals: '(local $n i64) (local $s i32)',
+        before: `
+          (local.set $s (call $state_get (call $str (i32.const 2))))
+          (if (local.get $s) (then (local.set $n (i64.load (i32.load (local.get $s))))))
+          (drop (call $write (call $itoa (call $now_us)) (call $itoa (local.get $n)) (call $str (i32.const 3))))`,
+        onEvent: `
+          (local.set $n (i64.add (local.get $n) (i64.const 1)))
+          (i64.store (i32.const 3000) (local.get $n))
+          (if (i32.eqz (call $state_set (call $str (i32.const 2)) (call $region (i32.const 3000) (i32.const 8))))
+            (then (call $report (i32.wrap_i64 (local.get $n)) (local.get $n))))`,
+      }),
+    );
     const file = path.join(temp.dir, 'counter.wasm');
     fs.writeFileSync(file, counter);
     const dataDir = path.join(temp.dir, 'data');

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
-import { guest } from './helpers/guests.js';
+import { countingGuest, eachEvent, EVENT_VALUE, guest, until } from './helpers/guests.js';
 import { makeTempDir } from './helpers/paths.js';
 import { sluice } from './helpers/sluice.js';
 
@@ -24,16 +24,6 @@ async function setup(options: Parameters<typeof sluice.startWorkflows>[1] = {}):
   const runtime = await sluice.startWorkflows(db, { pollWaitMs: 100, restartBackoffMs: [50, 200], ...options });
   cleanups.push(() => runtime.close());
   return { db, runtime, dir: temp.dir };
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined && value !== null && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** results{} points written by the guest's $report: index → value. */
@@ -118,7 +108,7 @@ describe('host functions', () => {
           (call $report (i32.const 99) (i64.const 1))`,
       });
       await runtime.deploy({ name: 'regions', module });
-      const seen = await waitFor('the guest to finish', () => results(db).get(99) === 1 && results(db));
+      const seen = await until('the guest to finish', () => results(db).get(99) === 1 && results(db));
       const expected: Record<number, number> = {
         1: abi === 'i32' ? 25 : 250, // AVG(20, 30); an i32 result is rounded toward zero
         2: 0, // written
@@ -156,7 +146,7 @@ describe('host functions', () => {
       expect(logs).toMatch(/u_poll_handle: unknown handle 77/);
       expect(logs).toMatch(/Z series=ok,k=v\n/);
       expect(logs).toMatch(/u_log: message: the Region's bytes/);
-      await waitFor('finished state', () => runtime.status('regions').state === 'finished');
+      await until('finished state', () => runtime.status('regions').state === 'finished');
     });
   }
 
@@ -185,59 +175,42 @@ describe('live events', () => {
     const { db, runtime } = await setup();
     // Each copy reports the value of every event it gets, then writes its output series (value × 2).
     const listener = (query: string, output: string) =>
-      guest({
-        strings: [query, output],
-        locals: '(local $h i64) (local $e i32) (local $n i32) (local $v i64)',
-        body: `
-          (local.set $h (call $live (call $str (i32.const 1))))
-          (loop $next
-            (local.set $e (call $poll (local.get $h)))
-            (if (local.get $e) (then
-              (local.set $v (call $number_after (local.get $e) (i32.const 108) (i32.const 117) (i32.const 101) (i32.const 34)))
-              (local.set $n (i32.add (local.get $n) (i32.const 1)))
-              (call $report (i32.add (i32.mul (local.get $n) (i32.const 1000)) (i32.const 0)) (local.get $v))
-              (drop (call $write (call $itoa (i64.const 5)) (call $itoa (i64.mul (local.get $v) (i64.const 2))) (call $str (i32.const 2))))))
-            (br $next))`,
-      });
+      guest(
+        eachEvent({
+          query,
+          strings: [output],
+          locals: '(local $n i32) (local $v i64)',
+          onEvent: `
+            (local.set $v ${EVENT_VALUE})
+            (local.set $n (i32.add (local.get $n) (i32.const 1)))
+            (call $report (i32.mul (local.get $n) (i32.const 1000)) (local.get $v))
+            (drop (call $write (call $itoa (i64.const 5)) (call $itoa (i64.mul (local.get $v) (i64.const 2))) (call $str (i32.const 2))))`,
+        }),
+      );
     await runtime.deploy({ name: 'source', module: await listener('LAST:temp:[sensor=1]', 'series=derived,from=wasm') });
     // 20 more listen to what the first one derives (u_write_event feeds live queries).
     const downstream = await listener('LAST:derived:[from=wasm]', 'series=echo');
     for (let i = 0; i < 20; i++) await runtime.deploy({ name: `down${i}`, module: downstream });
-    await waitFor('handles registered', () => runtime.list().every((w) => w.handles.length === 1 && w.handles[0]!.handle > 0));
+    await until('handles registered', () => runtime.list().every((w) => w.handles.length === 1 && w.handles[0]!.handle > 0));
     db.write('temp', { sensor: '1' }, 10n, 21);
-    await waitFor('the derived point', () => db.query('LAST:derived:[]') === 42).catch((error) => {
+    await until('the derived point', () => db.query('LAST:derived:[]') === 42).catch((error) => {
       throw new Error(`${error.message}: ${JSON.stringify(runtime.status('source'))} ${runtime.logs('source').join('\n')} results ${[...results(db)]} derived ${db.query('LAST:derived:[]')}`);
     });
-    await waitFor('an echo', () => db.query('LAST:echo:[]') === 84);
+    await until('an echo', () => db.query('LAST:echo:[]') === 84);
     // Every downstream copy got the event (their reports share one point, so count deliveries).
-    await waitFor('every copy to acknowledge', () => runtime.list().filter((w) => w.name.startsWith('down')).every((w) => w.handles[0]!.delivered + w.handles[0]!.pending >= 1));
+    await until('every copy to acknowledge', () => runtime.list().filter((w) => w.name.startsWith('down')).every((w) => w.handles[0]!.delivered + w.handles[0]!.pending >= 1));
     expect(runtime.list().every((w) => w.state === 'running')).toBe(true);
     expect(runtime.status('source').handles[0]!.dropped).toBe(0);
   });
 
   it('redelivers unacknowledged events after a stop and start (at-least-once)', async () => {
     const { db, runtime } = await setup();
-    const module = await guest({
-      strings: ['COUNT:ticks:[]', 'seen'],
-      locals: '(local $h i64) (local $e i32) (local $n i64) (local $s i32)',
-      body: `
-        ;; the running count of events survives restarts in durable state
-        (local.set $s (call $state_get (call $str (i32.const 2))))
-        (if (local.get $s) (then (local.set $n (i64.load (i32.load (local.get $s))))))
-        (local.set $h (call $live (call $str (i32.const 1))))
-        (loop $next
-          (local.set $e (call $poll (local.get $h)))
-          (if (local.get $e) (then
-            (local.set $n (i64.add (local.get $n) (i64.const 1)))
-            (i64.store (i32.const 3000) (local.get $n))
-            (drop (call $state_set (call $str (i32.const 2)) (call $region (i32.const 3000) (i32.const 8))))
-            (call $report (i32.const 1) (local.get $n))))
-          (br $next))`,
-    });
+    // The running count of events survives restarts in durable state.
+    const module = await countingGuest('COUNT:ticks:[]');
     await runtime.deploy({ name: 'counter', module });
-    await waitFor('handle', () => runtime.status('counter').handles[0]?.handle);
+    await until('handle', () => runtime.status('counter').handles[0]?.handle);
     for (let i = 0; i < 3; i++) db.write('ticks', {}, BigInt(i + 1), i);
-    await waitFor('3 events', () => results(db).get(1) === 3);
+    await until('3 events', () => results(db).get(1) === 3);
     await runtime.stop('counter');
     expect(runtime.status('counter').state).toBe('stopped');
     for (let i = 3; i < 8; i++) db.write('ticks', {}, BigInt(i + 1), i);
@@ -245,25 +218,16 @@ describe('live events', () => {
     expect(results(db).get(1)).toBe(3);
     expect(runtime.status('counter').handles[0]!.pending).toBeGreaterThanOrEqual(5);
     await runtime.start('counter');
-    await waitFor('8 events after the restart', () => results(db).get(1) === 8);
+    await until('8 events after the restart', () => results(db).get(1) === 8);
   });
 });
 
 describe('limits', () => {
   it('stops a runaway guest within its CPU budget while ingest and its worker neighbours go on', async () => {
     const { db, runtime } = await setup({ workers: 1 });
-    const neighbour = await guest({
-      strings: ['LAST:beat:[]'],
-      locals: '(local $h i64) (local $e i32)',
-      body: `
-        (local.set $h (call $live (call $str (i32.const 1))))
-        (loop $next
-          (local.set $e (call $poll (local.get $h)))
-          (if (local.get $e) (then (call $report (i32.const 7) (call $number_after (local.get $e) (i32.const 108) (i32.const 117) (i32.const 101) (i32.const 34)))))
-          (br $next))`,
-    });
+    const neighbour = await guest(eachEvent({ query: 'LAST:beat:[]', onEvent: `(call $report (i32.const 7) ${EVENT_VALUE})` }));
     await runtime.deploy({ name: 'neighbour', module: neighbour });
-    await waitFor('neighbour handle', () => runtime.status('neighbour').handles[0]?.handle);
+    await until('neighbour handle', () => runtime.status('neighbour').handles[0]?.handle);
     const spinner = await guest({ body: '(loop $forever (br $forever))' });
     const started = Date.now();
     await runtime.deploy({ name: 'spinner', module: spinner, cpuBudgetMs: 200 });
@@ -273,16 +237,16 @@ describe('limits', () => {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     expect(db.query('COUNT:ingest:[]')).toBe(50);
-    const status = await waitFor('the watchdog', () => {
+    const status = await until('the watchdog', () => {
       const s = runtime.status('spinner');
       return s.lastError?.includes('CPU budget') ? s : undefined;
     });
     expect(Date.now() - started).toBeLessThan(5000);
     expect(status.lastError).toMatch(/exceeded its CPU budget: ran \d+ ms without waiting \(budget 200 ms\)/);
     // The neighbour shared the worker: it was restarted and still gets its events.
-    await waitFor('neighbour back', () => runtime.status('neighbour').handles[0]?.handle);
+    await until('neighbour back', () => runtime.status('neighbour').handles[0]?.handle);
     db.write('beat', {}, 1n, 17);
-    await waitFor('neighbour event', () => results(db).get(7) === 17);
+    await until('neighbour event', () => results(db).get(7) === 17);
     expect(runtime.status('neighbour').lastError).toBeNull();
     await runtime.stop('spinner');
   });
@@ -304,7 +268,7 @@ describe('limits', () => {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     expect(db.query('COUNT:ingest:[]')).toBe(20);
-    const status = await waitFor('the bomb to fail', () => {
+    const status = await until('the bomb to fail', () => {
       const s = runtime.status('bomb');
       return s.lastError ? s : undefined;
     });
@@ -333,7 +297,7 @@ describe('WASI and HTTP', () => {
         (call $proc_exit (i32.const 3))`,
     });
     await runtime.deploy({ name: 'wasi', module, env: { THRESHOLD: '80', MODE: 'x' } });
-    await waitFor('exit', () => runtime.status('wasi').lastError);
+    await until('exit', () => runtime.status('wasi').lastError);
     expect(results(db).get(1)).toBe(2);
     expect(results(db).get(2)).toBe('THRESHOLD=80\0MODE=x\0'.length);
     expect(runtime.logs('wasi').join('\n')).toMatch(/hello from the guest[\s\S]*exited with code 3[\s\S]*restarting in/);
@@ -364,7 +328,7 @@ describe('WASI and HTTP', () => {
         (call $report (i32.const 3) (i64.extend_i32_u (call $wb_http (call $str (i32.const 4)) (call $str (i32.const 2)) (i32.const 0))))`,
     });
     await runtime.deploy({ name: 'http', module });
-    await waitFor('three calls', () => results(db).size === 3 && results(db), 5000);
+    await until('three calls', () => results(db).size === 3 && results(db), 5000);
     expect(results(db).get(1)).toBe('POST /enrich payload!'.length);
     expect(results(db).get(2)).toBe(0);
     expect(results(db).get(3)).toBe(0);
@@ -378,34 +342,19 @@ describe('WASI and HTTP', () => {
 describe('durability', () => {
   it('restarts deployments with their handles, state and undelivered points after a restart', async () => {
     const { db, runtime, dir } = await setup();
-    const module = await guest({
-      strings: ['SUM:orders:[]', 'total'],
-      locals: '(local $h i64) (local $e i32) (local $n i64) (local $s i32)',
-      body: `
-        (local.set $s (call $state_get (call $str (i32.const 2))))
-        (if (local.get $s) (then (local.set $n (i64.load (i32.load (local.get $s))))))
-        (local.set $h (call $live (call $str (i32.const 1))))
-        (loop $next
-          (local.set $e (call $poll (local.get $h)))
-          (if (local.get $e) (then
-            (local.set $n (i64.add (local.get $n) (i64.const 1)))
-            (i64.store (i32.const 3000) (local.get $n))
-            (drop (call $state_set (call $str (i32.const 2)) (call $region (i32.const 3000) (i32.const 8))))
-            (call $report (i32.const 1) (local.get $n))))
-          (br $next))`,
-    });
+    const module = await countingGuest('SUM:orders:[]');
     await runtime.deploy({ name: 'orders', module });
-    await waitFor('handle', () => runtime.status('orders').handles[0]?.handle);
+    await until('handle', () => runtime.status('orders').handles[0]?.handle);
     const now = BigInt(Date.now()) * 1000n;
     for (let i = 0; i < 3; i++) db.write('orders', {}, now + BigInt(i), 1);
-    await waitFor('3 events', () => results(db).get(1) === 3);
+    await until('3 events', () => results(db).get(1) === 3);
     await runtime.close();
     // Written while no runtime runs: delivered when it is back (the cursor is in point time).
     for (let i = 3; i < 5; i++) db.write('orders', {}, now + BigInt(i), 1);
     const again = await sluice.startWorkflows(db, { pollWaitMs: 100 });
     cleanups.push(() => again.close());
     expect(again.list().map((w) => w.name)).toEqual(['orders']);
-    await waitFor('5 events after the restart', () => results(db).get(1) === 5).catch((error) => {
+    await until('5 events after the restart', () => results(db).get(1) === 5).catch((error) => {
       throw new Error(`${error.message}: ${JSON.stringify(again.status('orders'))} ${again.logs('orders').join('\n')} results ${[...results(db)]}`);
     });
     expect(again.status('orders').handles).toHaveLength(1);
