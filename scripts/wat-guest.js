@@ -164,12 +164,19 @@ function echoGuest(query) {
     eachEvent({
       query,
       // "producers":[N] — the number after the bytes rs":
-      onEvent: '(drop (call $wb_ws (call $number_after (local.get $e) (i32.const 114) (i32.const 115) (i32.const 34) (i32.const 58)) (local.get $e)))',
+      onEvent: `(drop (call $wb_ws (call $number_after (local.get $e) (i32.const 114) (i32.const 115) (i32.const 34) (i32.const 58)) (local.get $e)))
+        ${FREE_ALL}`,
     }),
   );
 }
 
+/** Frees everything allocated so far (the bump allocator starts over): for guests that keep nothing. */
+const FREE_ALL = '(global.set $heap (i32.const 65536))';
+
 /** The value of an event (the number after the bytes lue"), as i64. */
 const EVENT_VALUE = '(call $number_after (local.get $e) (i32.const 108) (i32.const 117) (i32.const 101) (i32.const 34))';
 
-module.exports = { wat, guest, eachEvent, echoGuest, EVENT_VALUE };
+/** The timestamp of an event (the number after the bytes amp"), as i64. */
+const EVENT_TIMESTAMP = '(call $number_after (local.get $e) (i32.const 97) (i32.const 109) (i32.const 112) (i32.const 34))';
+
+module.exports = { wat, guest, eachEvent, echoGuest, EVENT_VALUE, EVENT_TIMESTAMP, FREE_ALL };
