@@ -7,6 +7,8 @@ const WRITE = 0;
 const READ = 1;
 /** Bumped after each batch of pushes; the consumer waits on it. */
 const SIGNAL = 2;
+/** 1 while the consumer waits: the producer calls Atomics.notify (a cross-thread wake) only then. */
+const SLEEPING = 3;
 const HEADER_INTS = 4;
 /** Record header: instance u32, handle u32, sequence f64, length u32, padding u32. */
 const RECORD_HEADER = 24;
@@ -82,7 +84,9 @@ export class EventRing {
   /** Producer: wakes the consumer after one or more pushes. */
   signal(): void {
     Atomics.add(this.#header, SIGNAL, 1);
-    Atomics.notify(this.#header, SIGNAL);
+    // Sequentially consistent: a consumer that set SLEEPING after this load sees the new SIGNAL
+    // in its wait and does not sleep.
+    if (Atomics.load(this.#header, SLEEPING) === 1) Atomics.notify(this.#header, SIGNAL);
   }
 
   /** Consumer: the signal value to wait on. */
@@ -92,8 +96,14 @@ export class EventRing {
 
   /** Consumer: resolves when the signal moves past `seen`, or after `timeoutMs`. */
   waitForSignal(seen: number, timeoutMs: number): Promise<unknown> {
+    Atomics.store(this.#header, SLEEPING, 1);
     const result = Atomics.waitAsync(this.#header, SIGNAL, seen, timeoutMs);
-    return result.async ? result.value : Promise.resolve(result.value);
+    const awake = () => Atomics.store(this.#header, SLEEPING, 0);
+    if (!result.async) {
+      awake();
+      return Promise.resolve(result.value);
+    }
+    return result.value.finally(awake);
   }
 
   /** Consumer: hands every record written so far to `onRecord`, oldest first; returns how many. */

@@ -641,8 +641,10 @@ export class WorkflowRuntime {
     const host = workflow.host;
     if (!host?.alive || handle.local === 0 || workflow.instance === undefined) return;
     let pushed = false;
-    for (const event of handle.backlog) {
-      if (event.sequence <= handle.sent) continue;
+    // Sequences in the backlog are consecutive: the first unsent one is found by arithmetic.
+    const first = handle.backlog[0]?.sequence ?? 0;
+    for (let i = Math.max(0, handle.sent - first + 1); i < handle.backlog.length; i++) {
+      const event = handle.backlog[i]!;
       if (!host.ring.push(workflow.instance, handle.local, event.sequence, event.payload)) {
         host.retry ??= setTimeout(() => {
           host.retry = undefined;
