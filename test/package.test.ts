@@ -50,6 +50,7 @@ describe('the npm package', () => {
       'dist/lib/index.js',
       'dist/lib/index.d.ts',
       'dist/lib/client/index.js',
+      'dist/browser/sluice-client.js',
       'dist/lib/cli/bin.js',
       'native/addon.cc',
       'scripts/native-source-hash.js',
