@@ -39,8 +39,7 @@ esbuild
   })
   .then(() => {
     // So Node and bundlers read the .js file as the ES module it is (the package is CommonJS).
+    // Nothing on stdout: `npm pack --json` runs this (prepack) and its stdout must stay JSON.
     fs.writeFileSync(path.join(outDir, 'package.json'), '{ "type": "module" }\n');
-    const size = fs.statSync(path.join(outDir, 'sluice-client.js')).size;
-    console.log(`dist/browser/sluice-client.js: ${size} bytes`);
   })
   .catch(() => process.exit(1));
