@@ -12,6 +12,7 @@ export {
   type SluiceServer,
   type BackendChoice,
   type BackendName,
+  type CorsOption,
 } from './server/index.js';
 export { NativeLoadError };
 export { encodeEvents, parseEventFrame, type FrameEvent, type EventFrameBatch } from './ingest/event-frame.js';

@@ -58,6 +58,9 @@ describe('sluice command', () => {
       [['serve', '--backend', 'nginx'], /^sluice serve: --backend must be one of auto, uws, node, got "nginx"/],
       [['serve', '--bogus'], /^sluice serve: Unknown option '--bogus'/],
       [['serve', 'extra'], /^sluice serve: Unexpected argument 'extra'/],
+      [['serve', '--cors', 'localhost:5173'], /^sluice serve: --cors: must be an origin: http\(s\):\/\/host\[:port\] without a path/],
+      [['serve', '--cors', '*', '--cors', 'http://a.example'], /^sluice serve: --cors: "\*" allows every origin; give it alone/],
+      [['serve', '--cors', 'http://a.example', '--no-cors'], /^sluice serve: use either --cors or --no-cors, not both/],
     ];
     for (const [args, reason] of cases) {
       const result = runCli(args);
@@ -145,6 +148,22 @@ describe('sluice serve', () => {
     const byEnv = await startServeProcess(['serve'], { cwd, env: { SLUICE_DATA_DIR: fromEnv, SLUICE_PORT: '0' } });
     servers.push(byEnv);
     expect(await (await fetch(`${byEnv.url}/health`)).json()).toMatchObject({ dataDir: fromEnv });
+  });
+
+  it('lets the pages of --cors origins use the server (repeatable), and no page with --no-cors', async () => {
+    const server = await startServeProcess(['serve', '-p', '0', '-d', path.join(tempDir(), 'data'), '--cors', 'http://app.example:8080', '--cors', 'https://dash.example']);
+    servers.push(server);
+    const preflight = (url: string, origin: string) =>
+      fetch(`${url}/query`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+    for (const origin of ['http://app.example:8080', 'https://dash.example']) {
+      const reply = await preflight(server.url, origin);
+      expect([reply.status, reply.headers.get('access-control-allow-origin')]).toEqual([204, origin]);
+      expect(reply.headers.get('access-control-allow-headers')).toMatch(/Authorization/);
+    }
+    expect((await preflight(server.url, 'http://localhost:5173')).status).toBe(403);
+    const closed = await startServeProcess(['serve', '-p', '0', '-d', path.join(tempDir(), 'data'), '--no-cors']);
+    servers.push(closed);
+    expect((await preflight(closed.url, 'http://localhost:5173')).status).toBe(403);
   });
 
   it('serves on the node:http backend when asked', async () => {

@@ -50,6 +50,7 @@ describe('the npm package', () => {
       'dist/lib/index.js',
       'dist/lib/index.d.ts',
       'dist/lib/client/index.js',
+      'dist/browser/sluice-client.js',
       'dist/lib/cli/bin.js',
       'native/addon.cc',
       'scripts/native-source-hash.js',
@@ -88,6 +89,28 @@ describe('the npm package', () => {
     expect(imported.keys).toEqual(required.keys); // every CommonJS export is a named ESM export
     expect(required.keys).toEqual(expect.arrayContaining(['startServer', 'nativeInfo', 'version', 'SluiceError']));
     expect([required.client, imported.client, imported.start]).toEqual(['function', 'function', 'function']);
+  });
+
+  it('gives browsers the client bundle: through the browser condition (bundlers) and as sluice/client/browser', async () => {
+    const { build } = await import('esbuild');
+    const bundled = await build({
+      stdin: { contents: `import { SluiceClient } from 'sluice/client'; globalThis.client = new SluiceClient({ url: 'http://127.0.0.1:2077' });`, resolveDir: project, loader: 'js' },
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      metafile: true,
+      absWorkingDir: project,
+      logLevel: 'silent',
+    });
+    expect(Object.keys(bundled.metafile.inputs).filter((input) => input.includes('node_modules/'))).toEqual(['node_modules/sluice/dist/browser/sluice-client.js']);
+    const explicit = run('node', ['--input-type=module', '-e', `
+      const client = await import('sluice/client/browser');
+      console.log(JSON.stringify({ url: import.meta.resolve('sluice/client/browser'), exports: Object.keys(client).sort() }));`], project);
+    expect(JSON.parse(explicit)).toEqual({
+      url: expect.stringMatching(/node_modules\/sluice\/dist\/browser\/sluice-client\.js$/),
+      exports: ['Producer', 'SluiceClient', 'SluiceRequestError'],
+    });
   });
 
   it('runs the sluice command: --version, and serve answering /health', async () => {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { clientModule, sluice } from './helpers/sluice.js';
 import { makeTempDir } from './helpers/paths.js';
 
@@ -100,6 +101,104 @@ for (const backend of ['uws', 'node'] as const) {
         socket.on('error', () => resolve(true));
       });
       expect(refused).toBe(true);
+    });
+
+    it('answers CORS preflights and marks replies for pages on this machine by default (loopback)', async () => {
+      const server = await start({ backend });
+      const page = 'http://localhost:5173';
+      const preflight = await fetch(`${server.url}/query?q=COUNT:x`, {
+        method: 'OPTIONS',
+        headers: { origin: page, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
+      });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-origin')).toBe(page);
+      expect(preflight.headers.get('access-control-allow-methods')).toBe('GET, HEAD');
+      expect(preflight.headers.get('access-control-allow-headers')).toMatch(/^Authorization, Content-Type\b/);
+      expect(preflight.headers.get('access-control-allow-credentials')).toBeNull();
+      expect(preflight.headers.get('vary')).toMatch(/Origin/);
+      const write = await fetch(`${server.url}/write`, { method: 'OPTIONS', headers: { origin: 'http://127.0.0.1:8080', 'access-control-request-method': 'POST' } });
+      expect([write.status, write.headers.get('access-control-allow-methods')]).toEqual([204, 'POST']);
+      const perWorkflow = await fetch(`${server.url}/workflows/w1`, { method: 'OPTIONS', headers: { origin: 'http://[::1]:3000', 'access-control-request-method': 'DELETE' } });
+      expect([perWorkflow.status, perWorkflow.headers.get('access-control-allow-methods')]).toEqual([204, 'GET, HEAD, POST, DELETE']);
+
+      server.db.write('cors', {}, 1n, 7);
+      const query = await fetch(`${server.url}/query?q=${encodeURIComponent('MAX:cors')}`, { headers: { origin: page } });
+      expect(query.status).toBe(200);
+      expect(query.headers.get('access-control-allow-origin')).toBe(page);
+      expect(query.headers.get('vary')).toBe('Origin');
+      expect(((await query.json()) as { result: unknown }).result).toBe(7);
+      const posted = await fetch(`${server.url}/write?precision=us`, { method: 'POST', body: 'cors value=8 2', headers: { origin: page, 'content-type': 'text/plain' } });
+      expect([posted.status, posted.headers.get('access-control-allow-origin')]).toEqual([204, page]);
+      const missing = await fetch(`${server.url}/nowhere`, { headers: { origin: page } });
+      expect([missing.status, missing.headers.get('access-control-allow-origin')]).toEqual([404, page]); // the page can read why
+
+      // Without an Origin header (curl, Telegraf, Node): no CORS headers, nothing refused.
+      const plain = await fetch(`${server.url}/health`);
+      expect([plain.status, plain.headers.get('access-control-allow-origin')]).toEqual([200, null]);
+    });
+
+    it('refuses requests, preflights and WebSocket upgrades from origins the cors policy does not allow', async () => {
+      const server = await start({ backend });
+      const evil = 'https://evil.example';
+      const attempts: RequestInit[] = [
+        { headers: { origin: evil } },
+        { method: 'OPTIONS', headers: { origin: evil, 'access-control-request-method': 'POST' } },
+        { method: 'POST', body: 'stolen value=1 1', headers: { origin: evil, 'content-type': 'text/plain' } }, // a "simple" request: no preflight
+      ];
+      for (const init of attempts) {
+        const reply = await fetch(`${server.url}/write`, init);
+        expect(reply.status).toBe(403);
+        expect(reply.headers.get('access-control-allow-origin')).toBeNull();
+        expect(await reply.json()).toMatchObject({ code: 'SLUICE_FORBIDDEN', error: expect.stringContaining(`--cors ${evil}`) });
+      }
+      expect(server.db.query('COUNT:stolen')).toBe(0);
+      expect((await fetch(`${server.url}/health`, { headers: { origin: 'null' } })).status).toBe(403); // file:// pages, sandboxed frames
+
+      const upgrade = (origin?: string) =>
+        new Promise<number>((resolve) => {
+          const ws = new WebSocket(server.url.replace(/^http/, 'ws') + '/', origin ? { origin } : {});
+          ws.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+          ws.on('open', () => (ws.close(), resolve(101)));
+          ws.on('error', () => undefined);
+        });
+      expect(await upgrade(evil)).toBe(403);
+      expect(await upgrade('http://localhost:5173')).toBe(101);
+      expect(await upgrade()).toBe(101);
+    });
+
+    it('takes cors as an allow-list, as "*", or false, and refuses entries that are not origins', async () => {
+      const listed = await start({ backend, cors: ['http://app.example:8080', 'https://dash.example/'] });
+      const ask = (server: Server, origin: string) =>
+        fetch(`${server.url}/query`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-private-network': 'true' } });
+      const app = await ask(listed, 'http://app.example:8080');
+      expect([app.status, app.headers.get('access-control-allow-origin'), app.headers.get('access-control-allow-private-network')]).toEqual([204, 'http://app.example:8080', 'true']);
+      expect((await ask(listed, 'https://dash.example')).status).toBe(204);
+      expect((await ask(listed, 'http://localhost:5173')).status).toBe(403); // a list replaces the loopback default
+      expect((await ask(listed, 'http://app.example:8081')).status).toBe(403);
+
+      const any = await start({ backend, cors: '*' });
+      const anywhere = await fetch(`${any.url}/health`, { headers: { origin: 'https://anywhere.example' } });
+      expect([anywhere.status, anywhere.headers.get('access-control-allow-origin'), anywhere.headers.get('vary')]).toEqual([200, '*', null]);
+
+      const none = await start({ backend, cors: false });
+      expect((await ask(none, 'http://localhost:5173')).status).toBe(403);
+      expect((await fetch(`${none.url}/health`)).status).toBe(200);
+
+      for (const [cors, message] of [
+        [['http://app.example/path'], /cors\[0\] must be an origin/],
+        [['app.example'], /cors\[0\] must be an origin/],
+        [['*', 'http://a.example'], /give it alone/],
+        ['yes', /cors must be/],
+      ] as const) {
+        await expect(start({ backend, cors: cors as never })).rejects.toMatchObject({ code: 'SLUICE_INVALID_ARGUMENT', message: expect.stringMatching(message) });
+      }
+    });
+
+    it('allows no browser pages by default when binding beyond loopback', async () => {
+      const server = await start({ backend, host: '0.0.0.0', auth: false });
+      const reply = await fetch(`http://127.0.0.1:${server.port}/health`, { headers: { origin: 'http://localhost:5173' } });
+      expect(reply.status).toBe(403);
+      expect(((await reply.json()) as { error: string }).error).toMatch(/no browser pages \(the default beyond loopback\)/);
     });
 
     it('is reachable through the client SDK', async () => {

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { AuthOption, TokenGrant } from '../server/auth.js';
+import { CorsPolicy } from '../server/cors.js';
 import { DEFAULT_DATA_DIR } from '../data-dir.js';
 import { DEFAULT_HOST, DEFAULT_PORT, startServer, type BackendChoice } from '../server/index.js';
 import { version } from '../package-info.js';
@@ -29,6 +30,10 @@ Options:
                         "namespaces": ["plant1"]}] (env SLUICE_TOKENS_FILE); required when
                         --host is not loopback, unless --no-auth
       --no-auth         no tokens, even beyond loopback (behind a proxy that authenticates)
+      --cors <origin>   a web page origin allowed to use the server from a browser, e.g.
+                        http://localhost:5173, or * for any (repeatable; default: pages from
+                        localhost/127.0.0.1/[::1] when --host is loopback, none otherwise)
+      --no-cors         no browser pages at all (requests with an Origin header get 403)
       --durability <m>  batch | sync | none: when writes are acknowledged (default batch:
                         in the log, fsynced within 100 ms; env SLUICE_DURABILITY)
       --wasm <file>     deploy a workflow module at start, named after the file (repeatable;
@@ -55,6 +60,8 @@ GET /metrics, GET /health, /workflows (docs/server.md, docs/workflows.md).`,
           durability: { type: 'string' },
           'tokens-file': { type: 'string' },
           'no-auth': { type: 'boolean' },
+          cors: { type: 'string', multiple: true },
+          'no-cors': { type: 'boolean' },
           wasm: { type: 'string', multiple: true },
           'http-allow': { type: 'string', multiple: true },
           'workflow-workers': { type: 'string' },
@@ -85,10 +92,17 @@ GET /metrics, GET /health, /workflows (docs/server.md, docs/workflows.md).`,
       }
       auth = { tokens: tokens as TokenGrant[] };
     }
+    if (values.cors && values['no-cors']) throw new UsageError('use either --cors or --no-cors, not both');
+    const cors = values['no-cors'] ? false : values.cors?.includes('*') && values.cors.length === 1 ? '*' : values.cors;
+    try {
+      CorsPolicy.of(cors, host); // a bad origin is a usage error (exit 2), not a failure to start
+    } catch (error) {
+      throw new UsageError(`--cors: ${(error as Error).message.replace(/^cors(\[\d+\])?:? /, '')}`);
+    }
     if (values['no-workflows'] && values.wasm) throw new UsageError('--wasm needs the workflow runtime: drop --no-workflows');
     const workers = values['workflow-workers'] === undefined ? 1 : parseIntegerArg(values['workflow-workers'], '--workflow-workers', 1, 64);
     const workflows = values['no-workflows'] ? false : { workers, httpAllow: values['http-allow'] ?? [] };
-    const server = await startServer({ host, port, backend, durability, auth, dataDir: values['data-dir'], workflows, wasm: values.wasm ?? [] });
+    const server = await startServer({ host, port, backend, durability, auth, cors, dataDir: values['data-dir'], workflows, wasm: values.wasm ?? [] });
     if (server.fallbackReason) {
       console.error(`sluice serve: using node:http because ${server.fallbackReason}`);
     }

@@ -50,13 +50,21 @@ export class Router {
     return this;
   }
 
-  private readonly prefixes: Array<{ prefix: string; handler: HttpHandler }> = [];
+  private readonly prefixes: Array<{ prefix: string; handler: HttpHandler; methods: string[] }> = [];
 
-  /** A handler for every path under `prefix` (which ends with '/') that has no exact route. */
-  addPrefix(prefix: string, handler: HttpHandler): this {
-    this.prefixes.push({ prefix, handler });
+  /** A handler for every path under `prefix` (which ends with '/') that has no exact route;
+   * `methods` are those it accepts (for CORS preflights). */
+  addPrefix(prefix: string, handler: HttpHandler, methods: string[]): this {
+    this.prefixes.push({ prefix, handler, methods: methods.map((method) => method.toUpperCase()) });
     return this;
   }
+
+  /** The methods a path accepts; undefined for a path no route serves. */
+  readonly methodsOf = (path: string): string[] | undefined => {
+    const byMethod = this.routes.get(path);
+    if (byMethod) return [...byMethod.keys()];
+    return this.prefixes.find((p) => path.startsWith(p.prefix))?.methods;
+  };
 
   readonly handle: HttpHandler = (request) => {
     const byMethod = this.routes.get(request.path);

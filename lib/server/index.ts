@@ -9,6 +9,7 @@ import { CLOSE_CODES, ingestMessage, lineProtocolHandler, readJsonMessage, remot
 import { controlMessageOf, Subscriptions } from './subscriptions.js';
 import { jsonReply, Router, type HttpHandler, type HttpReply } from './http.js';
 import { Authorizer, authorizerFor, type AuthOption, type Denial, type Scope } from './auth.js';
+import { CorsPolicy, type CorsOption } from './cors.js';
 import { createNodeBackend } from './node-backend.js';
 import { createUwsBackend } from './uws-backend.js';
 import { queryHandler } from './query.js';
@@ -17,6 +18,7 @@ import { readModuleFile, startWorkflows, type WorkflowRuntime, type WorkflowRunt
 import { deployHandler, listHandler, workflowHandler } from './workflows.js';
 
 export type { BackendName } from './backend.js';
+export type { CorsOption } from './cors.js';
 
 export const DEFAULT_PORT = 2077;
 export const DEFAULT_HOST = '127.0.0.1';
@@ -41,6 +43,11 @@ export interface ServerOptions {
   /** Bearer tokens with read/write scopes per namespace, or false for none. Default: off when
    * binding loopback, required otherwise (startServer refuses to start without either). */
   auth?: AuthOption;
+  /** Which browser pages (origins) may use the server: `'*'`, a list such as
+   * `['http://localhost:5173']`, or false. Default: pages from localhost, 127.0.0.1 and [::1]
+   * (any port) when binding loopback, none otherwise. Requests from other origins get 403; requests
+   * without an Origin header (non-browser clients) are not affected (docs/server.md#browsers-and-cors). */
+  cors?: CorsOption;
   /** Largest WebSocket message accepted (default 16 MiB); larger: the connection closes with 1009. */
   maxMessageBytes?: number;
   /** Bytes queued to one WebSocket connection before writebacks to it are refused (default 4 MiB). */
@@ -82,7 +89,7 @@ function checkSize(value: number | undefined, fallback: number, what: string): n
   return value;
 }
 
-function validateOptions(options: ServerOptions): Required<Omit<ServerOptions, 'dataDir' | 'durability' | 'syncIntervalMs' | 'auth' | 'workflows' | 'wasm'>> {
+function validateOptions(options: ServerOptions): Required<Omit<ServerOptions, 'dataDir' | 'durability' | 'syncIntervalMs' | 'auth' | 'cors' | 'workflows' | 'wasm'>> {
   const { host = DEFAULT_HOST, port = DEFAULT_PORT, backend = 'auto' } = options;
   const maxBodyBytes = checkSize(options.maxBodyBytes, 64 * 2 ** 20, 'maxBodyBytes');
   const maxMessageBytes = checkSize(options.maxMessageBytes, 16 * 2 ** 20, 'maxMessageBytes');
@@ -100,20 +107,21 @@ function refusalReply(denial: Denial): HttpReply {
   return jsonReply(denial.status, { error: denial.error, code: denial.code }, headers);
 }
 
-function createBackend(choice: BackendChoice, router: Router, options: BackendOptions): { backend: HttpBackend; fallbackReason?: string } {
-  if (choice === 'node') return { backend: createNodeBackend(router.handle, options) };
-  if (choice === 'uws') return { backend: createUwsBackend(router.handle, options) };
+function createBackend(choice: BackendChoice, handle: HttpHandler, options: BackendOptions): { backend: HttpBackend; fallbackReason?: string } {
+  if (choice === 'node') return { backend: createNodeBackend(handle, options) };
+  if (choice === 'uws') return { backend: createUwsBackend(handle, options) };
   try {
-    return { backend: createUwsBackend(router.handle, options) };
+    return { backend: createUwsBackend(handle, options) };
   } catch (error) {
     if ((error as SluiceError).code !== 'SLUICE_BACKEND_UNAVAILABLE') throw error;
-    return { backend: createNodeBackend(router.handle, options), fallbackReason: (error as Error).message };
+    return { backend: createNodeBackend(handle, options), fallbackReason: (error as Error).message };
   }
 }
 
 export async function startServer(options: ServerOptions = {}): Promise<SluiceServer> {
   const { host, port, backend: backendChoice, maxBodyBytes, maxMessageBytes, maxSendBufferBytes } = validateOptions(options);
   const authorizer = authorizerFor(options.auth, host);
+  const cors = CorsPolicy.of(options.cors, host);
   const loadedNative = native(); // fail at start, not on the first write, when the addon cannot load
   const db = await open({ dir: options.dataDir, durability: options.durability, syncIntervalMs: options.syncIntervalMs });
   const dataDir = db.dir;
@@ -184,7 +192,7 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
     const perWorkflow = workflowHandler(workflows);
     const readOnly = guard('read', perWorkflow);
     const managing = guard('write', everywhere(perWorkflow));
-    router.addPrefix('/workflows/', (request) => (request.method === 'GET' || request.method === 'HEAD' ? readOnly(request) : managing(request)));
+    router.addPrefix('/workflows/', (request) => (request.method === 'GET' || request.method === 'HEAD' ? readOnly(request) : managing(request)), ['GET', 'HEAD', 'POST', 'DELETE']);
   }
 
   const websocket: WsHandlers = {
@@ -192,6 +200,8 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
     maxSendBufferBytes,
     // Any known token may connect; each message then needs write (points) or read (subscriptions).
     authorize: (headers, query) => {
+      // Browsers apply no CORS to WebSockets: the page's origin is checked here, as for HTTP.
+      if (headers.origin !== undefined && !cors.allows(headers.origin)) return cors.refusal(headers.origin);
       const denial = authorizer?.check(Authorizer.tokenOf(headers, query), 'read');
       return denial?.status === 401 ? denial : undefined;
     },
@@ -227,7 +237,7 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
   let fallbackReason: string | undefined;
   let boundPort: number;
   try {
-    ({ backend, fallbackReason } = createBackend(backendChoice, router, { maxBodyBytes, websocket }));
+    ({ backend, fallbackReason } = createBackend(backendChoice, cors.wrap(router.handle, router.methodsOf), { maxBodyBytes, websocket }));
     backendName = backend.name;
     boundPort = await backend.listen(host, port).catch((error: Error) => {
       void backend.close();
