@@ -309,7 +309,12 @@ __attribute__((target("bmi,bmi2,lzcnt"))) void RoundsBmi2(Streams& streams, cons
                                                            size_t rounds, Sink& sink) {
   Rounds<K>(streams, table, i, rounds, sink);
 }
-const bool kHasBmi2 = __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("lzcnt");
+// Set while the addon loads; __builtin_cpu_init() first, as GCC asks of checks made from a
+// static initializer (which may run before the runtime's own CPU detection).
+const bool kHasBmi2 = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("lzcnt");
+}();
 #endif
 
 // Runs as many K-code rounds from symbol i as stay inside every stream (each round moves a
