@@ -11,6 +11,8 @@ constexpr size_t kJobsPerHelper = 16;
 constexpr unsigned kMaxHelpers = 7;
 // Buffers per helper: one being filled while the consumer reads another.
 constexpr size_t kSlotsPerHelper = 2;
+// How long the consumer waits for a block a helper has started before decoding it itself.
+constexpr auto kWaitForHelper = std::chrono::microseconds(20);
 
 }  // namespace
 
@@ -91,9 +93,12 @@ void ParallelBlockDecoder::Help() {
     if (job >= jobs_.size() || stopping_) return;
     State open = State::kOpen;
     if (!state_[job].compare_exchange_strong(open, State::kHelper)) continue;  // the consumer took it
-    // Slot job % n last held job - n, which the consumer is done with once it holds a later job.
-    // (The consumer waits only on its own job, ≤ this one, whose slot is free: no deadlock.)
-    Await([&] { return stopping_ || job < consuming_ + slots_.size(); });
+    // Slot job % n last held job - n, which the consumer is done with once it holds a later job,
+    // and whose helper is done with once it is no longer decoding it (the consumer may have
+    // decoded that job itself and moved on). The consumer never waits on a helper for long, and
+    // helpers wait only on earlier jobs: no deadlock.
+    const size_t n = slots_.size();
+    Await([&] { return stopping_ || (job < consuming_ + n && (job < n || state_[job - n] != State::kHelper)); });
     if (stopping_) return;
     Decode(jobs_[job], slots_[job % slots_.size()]);
     state_[job] = State::kDone;
@@ -109,8 +114,19 @@ bool ParallelBlockDecoder::Next(DecodedBlock& block, std::string& error) {
     Wake();  // the slots of earlier jobs are free now
     State open = State::kOpen;
     if (!state_[job].compare_exchange_strong(open, State::kConsumer)) {
-      Await([&] { return state_[job] == State::kDone; });
-      source = &slots_[job % slots_.size()];
+      // A helper has the block. Its result is taken if it comes within about one block's decode;
+      // otherwise the consumer decodes the block itself: on a machine busy with other work the
+      // helper may have lost its core, and waiting for it to be scheduled again (then for this
+      // thread to be woken) cost milliseconds per call where the decode costs ~10 µs.
+      const auto deadline = std::chrono::steady_clock::now() + kWaitForHelper;
+      for (unsigned spins = 1;; ++spins) {
+        if (state_[job] == State::kDone) {
+          source = &slots_[job % slots_.size()];
+          break;
+        }
+        CpuRelax();
+        if (spins % 16 == 0 && std::chrono::steady_clock::now() > deadline) break;
+      }
     }
   }
   if (source == &own_) Decode(jobs_[job], own_);

@@ -1,8 +1,10 @@
 // Decodes a read's segment blocks (Segment::DecodeBlockForAggregation) on helper threads ahead of
 // the one thread that consumes them in order, so a query that decodes many blocks uses more than
 // one core while everything order-dependent (window sums) stays on that thread. The consumer
-// decodes a block itself whenever no helper has started on it, so it never waits on work nobody
-// does; helpers claim blocks in order, each into one of a few reused buffers.
+// decodes a block itself whenever no helper has started on it, or its helper has not finished
+// within ~20 µs (parallel_decoder.cc), so it never waits on work nobody does, nor long on a
+// helper descheduled by other load; helpers claim blocks in order, each into one of a few reused
+// buffers.
 #pragma once
 
 #include <atomic>

@@ -248,6 +248,46 @@ describe('aggregation reads of blocks (window aggregates)', () => {
     expect(addon.codecDecodeDecimalIntegers(addon.codecEncodeValues(Float64Array.of(1, 2), 'raw').bytes, 2, false)).toBeNull();
   });
 
+  it('decode short Huffman codes (≤ 7 bits: eight codes per load) exactly, at every length around the rounds', () => {
+    // Steps drawn from a small alphabet with skewed weights: code lengths from 1 to 7 bits, so the
+    // decoder takes its 8-codes-per-load rounds, then 4-code rounds, then the checked tail.
+    const block = fc.tuple(
+      fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 40 }), // weight per symbol
+      fc.integer({ min: -5000, max: 5000 }), // the delta reference (the smallest step)
+      fc.integer({ min: 0, max: 2500 }),
+      fc.integer(),
+      fc.constantFrom(1, 100),
+    );
+    fc.assert(
+      fc.property(block, ([weights, reference, n, seed, scale]) => {
+        let random = seed >>> 0;
+        const next = () => (random = (Math.imul(random, 1664525) + 1013904223) >>> 0);
+        const cumulative: number[] = [];
+        weights.forEach((w, i) => cumulative.push(w * w + (cumulative[i - 1] ?? 0))); // squared: skewed
+        const totalWeight = cumulative[cumulative.length - 1]!;
+        let current = 0;
+        const values = Float64Array.from({ length: n }, (_, i) => {
+          if (i > 0) {
+            const r = next() % totalWeight;
+            current += reference + cumulative.findIndex((c) => r < c);
+          }
+          return current / scale;
+        });
+        expectDecimalIntegers(values);
+        try {
+          const { bytes } = addon.codecEncodeValues(values, 'decimal-entropy');
+          expect(bitsOf(addon.codecDecodeValues(bytes, n))).toEqual(bitsOf(values));
+        } catch (error) {
+          expect((error as { code?: string }).code).toBe('SLUICE_INVALID_ARGUMENT');
+        }
+      }),
+      { numRuns: 40 },
+    );
+    // The data set's kind of block (6- and 7-bit codes): every length up to 160, and long ones.
+    const { values } = generateSeries(3, { points: 8192, seed: 1 });
+    for (const n of [...Array.from({ length: 161 }, (_, n) => n), 1000, 8191]) expectDecimalIntegers(values.subarray(0, n));
+  });
+
   it('report a constant timestamp stride, and no stride once a single interval differs', () => {
     fc.assert(
       fc.property(
