@@ -284,7 +284,7 @@ struct SeriesSlot {
 // A field key as written, of one slot, and the series it names.
 struct KnownField {
   uint32_t slot;
-  uint32_t key_index;
+  uint32_t key_index;  // into SeriesCache::keys
   std::string raw_key;
 };
 
@@ -338,6 +338,30 @@ class IndexTable {
   size_t count_ = 0;
 };
 
+// What the parser learns about series, kept per thread across calls: a producer sends the same
+// series body after body, and parsing a series part, unescaping it and building its canonical keys
+// cost more than parsing its lines when a body holds a few points per series. Bounded: emptied when it grows past
+// kMaxCachedSeries slots or keys.
+struct SeriesCache {
+  static constexpr size_t kMaxCachedSeries = size_t{1} << 16;
+
+  std::vector<SeriesSlot> slots;
+  std::vector<KnownField> fields;
+  std::vector<std::string> keys;          // canonical keys, unique
+  std::vector<uint64_t> key_generation;   // per key: the call that last put it in the batch
+  std::vector<uint32_t> key_batch_index;  // per key: its index in that call's series_keys
+  IndexTable slot_table;   // raw series part -> slots
+  IndexTable field_table;  // slot + raw field key -> fields
+  IndexTable key_table;    // canonical key -> keys
+  uint64_t generation = 0;
+
+  // Starts a call: a new generation, after emptying the cache if it has grown too large.
+  uint64_t Begin() {
+    if (slots.size() > kMaxCachedSeries || keys.size() > kMaxCachedSeries) *this = SeriesCache();
+    return ++generation;
+  }
+};
+
 class Parser {
  public:
   Parser(const char* data, size_t length, Precision precision, int64_t default_timestamp_us, ParsedPoints& out,
@@ -347,7 +371,13 @@ class Parser {
         precision_(precision),
         default_timestamp_us_(default_timestamp_us),
         out_(out),
-        error_(error) {}
+        error_(error),
+        cache_(ThreadCache()),
+        slots_(cache_.slots),
+        fields_(cache_.fields),
+        slot_table_(cache_.slot_table),
+        field_table_(cache_.field_table),
+        generation_(cache_.Begin()) {}
 
   bool Run() {
     out_.Clear();
@@ -473,7 +503,7 @@ class Parser {
         if (!ParseValue(value_begin, p, raw_key, value) || !KeyIndex(slot, position, raw_key, raw_key.data(), key_index)) {
           return false;
         }
-        out_.key_index.push_back(key_index);
+        out_.key_index.push_back(BatchIndex(key_index));
         out_.values.push_back(value);
       }
       if (p == end_ || *p != ',') break;
@@ -718,6 +748,16 @@ class Parser {
     return true;
   }
 
+  // The index in this batch's series_keys of cached key `key`, adding the key on its first point here.
+  uint32_t BatchIndex(uint32_t key) {
+    if (cache_.key_generation[key] != generation_) {
+      cache_.key_generation[key] = generation_;
+      cache_.key_batch_index[key] = static_cast<uint32_t>(out_.series_keys.size());
+      out_.series_keys.push_back(cache_.keys[key]);
+    }
+    return cache_.key_batch_index[key];
+  }
+
   // Builds the series of a field seen for the first time in its slot.
   bool AddField(uint32_t slot_index, std::string_view raw_key, const char* key_at, uint32_t& field) {
     if (const size_t bad = FindInvalidUtf8(raw_key); bad != std::string_view::npos) {
@@ -734,15 +774,22 @@ class Parser {
     if (!BuildKey(series_name_, slot, key_at)) return false;
     // Different spellings (tag order, escapes) can give the same canonical key.
     const uint64_t hash = HashBytes(key_);
-    uint32_t key_index = key_table_.Find(hash, [&](uint32_t i) { return out_.series_keys[i] == key_; });
+    uint32_t key_index = cache_.key_table.Find(hash, [&](uint32_t i) { return cache_.keys[i] == key_; });
     if (key_index == IndexTable::kAbsent) {
-      key_index = static_cast<uint32_t>(out_.series_keys.size());
-      out_.series_keys.push_back(key_);
-      key_table_.Insert(hash, key_index);
+      key_index = static_cast<uint32_t>(cache_.keys.size());
+      cache_.keys.push_back(key_);
+      cache_.key_generation.push_back(0);
+      cache_.key_batch_index.push_back(0);
+      cache_.key_table.Insert(hash, key_index);
     }
     field = static_cast<uint32_t>(fields_.size());
     fields_.push_back(KnownField{slot_index, key_index, std::string(raw_key)});
     return true;
+  }
+
+  static SeriesCache& ThreadCache() {
+    thread_local SeriesCache cache;
+    return cache;
   }
 
   const char* const begin_;
@@ -752,11 +799,12 @@ class Parser {
   ParsedPoints& out_;
   LineError& error_;
 
-  std::vector<SeriesSlot> slots_;
-  std::vector<KnownField> fields_;
-  IndexTable slot_table_;   // raw series part -> slots_
-  IndexTable field_table_;  // slot + raw field key -> fields_
-  IndexTable key_table_;    // canonical key -> out_.series_keys
+  SeriesCache& cache_;
+  std::vector<SeriesSlot>& slots_;
+  std::vector<KnownField>& fields_;
+  IndexTable& slot_table_;   // raw series part -> slots_
+  IndexTable& field_table_;  // slot + raw field key -> fields_
+  const uint64_t generation_;
   // Scratch reused across lines.
   std::vector<TagView> tag_views_;
   std::string key_, field_key_, series_name_;

@@ -213,6 +213,34 @@ for (const backend of ['uws', 'node'] as const) {
       expect((await post('/write', gzipSync(`cpu value=1 ${'0'.repeat(10)}\n`.repeat(400)), { 'content-encoding': 'gzip' })).status).toBe(413);
       expect((await fetch(`${server.url}/health`)).status).toBe(200); // still serving
     });
+
+    it('keeps every body whole: large ones in many chunks, concurrent ones, smaller after larger, without Content-Length', async () => {
+      const server = await start(backend);
+      // Body k holds `lines` points of series s<k>, values k * 1e6 + line: any byte of another body shows.
+      const body = (k: number, lines: number) =>
+        Array.from({ length: lines }, (_, i) => `s${k},pad=${'p'.repeat(40)} value=${k * 1e6 + i} ${1_700_000_000_000_000 + i}`).join('\n');
+      const post = (text: string, chunked = false) =>
+        fetch(`${server.url}/write?precision=us`, {
+          method: 'POST',
+          // A stream has no length: fetch sends it chunked.
+          body: chunked ? new Blob([text]).stream() : text,
+          ...(chunked ? { duplex: 'half' } : {}),
+        } as RequestInit);
+      const sizes = [20_000, 30_000, 50, 25_000, 10, 1_000];
+      const replies = await Promise.all(sizes.map((lines, k) => post(body(k, lines))));
+      expect(replies.map((reply) => reply.status)).toEqual(sizes.map(() => 204));
+      for (const [k, lines] of sizes.entries()) {
+        expect((await post(body(k + 10, Math.max(1, lines >> 1)))).status).toBe(204); // back to back, each smaller
+      }
+      expect((await post(body(20, 3_000), true)).status).toBe(204);
+      const check = (k: number, lines: number) => {
+        expect(server.db.query(`COUNT:s${k}`), `s${k}`).toBe(lines);
+        expect(server.db.query(`SUM:s${k}`), `s${k}`).toBe(lines * k * 1e6 + (lines * (lines - 1)) / 2);
+      };
+      sizes.forEach((lines, k) => check(k, lines));
+      sizes.forEach((lines, k) => check(k + 10, Math.max(1, lines >> 1)));
+      check(20, 3_000);
+    });
   });
 }
 

@@ -255,6 +255,21 @@ describe('line protocol parser: accepted forms', () => {
     const padding = 'x'.repeat((1 << 20) - 'm s="" value=1'.length);
     expect(parseLines(`m s="${padding}",value=1`).values).toEqual(Float64Array.from([1]));
   });
+
+  it('gives each call only its own series, in order of first appearance, whatever earlier calls held', () => {
+    // The parser remembers series across calls (per thread): what it remembers must not leak into a batch.
+    expect(parseLines('a,h=1 value=1 1\nb,h=2 value=2 2\nc,h=3 x=3 3', { precision: 'us' }).seriesKeys).toEqual(['a,h=1', 'b,h=2', 'c_x,h=3']);
+    const batch = parseLines('c,h=3 x=4 4\nnew value=5 5\nb,h=2 value=6 6\nc,h=3 x=7 7', { precision: 'us' });
+    expect(batch.seriesKeys).toEqual(['c_x,h=3', 'new', 'b,h=2']);
+    expect([...batch.keyIndex]).toEqual([0, 1, 2, 0]);
+    expect(() => parseLines('b,h=2 value=8 8\nb,h=2 value=y 9')).toThrow(/^line 2/);
+    const after = parseLines('z value=1 1\nb,h=2 value=9 9\nb,h=2,g=0 value=1 1', { precision: 'us' });
+    expect(after.seriesKeys).toEqual(['z', 'b,h=2', 'b,g=0,h=2']);
+    expect([...after.keyIndex]).toEqual([0, 1, 2]);
+    // Two spellings of one series still share a key when only one of them was seen before.
+    parseLines('s,a=1,b=2 value=1 1', { precision: 'us' });
+    expect(parseLines('s,b=2,a=1 value=1 1\ns,a=1,b=2 value=2 2', { precision: 'us' }).seriesKeys).toEqual(['s,a=1,b=2']);
+  });
 });
 
 describe('line protocol parser: errors name line, column, what was found and what was expected', () => {

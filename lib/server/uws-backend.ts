@@ -97,6 +97,22 @@ function sendReply(res: UwsResponse, reply: HttpReply, closeConnection = false):
 
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
 
+// Bodies of a declared size up to POOLED_BODY_BYTES are assembled in buffers reused across
+// requests: once a handler has answered without a promise nothing holds the body any more, and
+// ingest bodies arrive back to back — left to the garbage collector, they raised the server's peak
+// memory by tens of MiB (bench/network-ingest.bench.js). A few spares, for interleaved uploads.
+const POOLED_BODY_BYTES = 4 << 20;
+const spareBodies: Buffer[] = [];
+
+function takeBodyBuffer(size: number): Buffer {
+  const at = spareBodies.findIndex((buffer) => buffer.length >= size);
+  return at >= 0 ? spareBodies.splice(at, 1)[0]! : Buffer.allocUnsafeSlow(Math.max(size, 64 << 10));
+}
+
+function giveBackBodyBuffer(buffer: Buffer): void {
+  if (spareBodies.length < 4) spareBodies.push(buffer);
+}
+
 export const createUwsBackend: BackendFactory = (handler, options): HttpBackend => {
   const uws = loadUws();
   const app = uws.App();
@@ -125,7 +141,8 @@ export const createUwsBackend: BackendFactory = (handler, options): HttpBackend 
           if (!aborted) res.cork(() => sendReply(res, ready));
         });
     };
-    const run = (corked: boolean) => {
+    /** Runs the handler; true when it answered at once (no promise: it holds nothing of the request). */
+    const run = (corked: boolean): boolean => {
       let reply: HttpReply | Promise<HttpReply>;
       try {
         reply = handler(request);
@@ -133,6 +150,7 @@ export const createUwsBackend: BackendFactory = (handler, options): HttpBackend 
         reply = Promise.reject(error);
       }
       respond(reply, corked);
+      return !(reply instanceof Promise);
     };
     if (!METHODS_WITH_BODY.has(request.method)) {
       run(true); // still corked: we are inside the request callback
@@ -144,19 +162,27 @@ export const createUwsBackend: BackendFactory = (handler, options): HttpBackend 
       return;
     }
     // The chunks are views of uWebSockets.js's own memory, valid during the callback only: copy.
+    // With a Content-Length they are copied once, into the body; otherwise kept and joined at the end.
+    const known = Number.isSafeInteger(declared) && declared >= 0;
+    const pooled = known && declared <= POOLED_BODY_BYTES ? takeBodyBuffer(declared) : undefined;
+    const body = pooled ? pooled.subarray(0, declared) : known ? Buffer.allocUnsafe(declared) : undefined;
     const chunks: Uint8Array[] = [];
     let received = 0;
     res.onData((chunk, isLast) => {
       if (received > options.maxBodyBytes) return;
+      const at = received;
       received += chunk.byteLength;
       if (received > options.maxBodyBytes) {
         res.cork(() => sendReply(res, tooLarge(options.maxBodyBytes), true));
         return;
       }
-      chunks.push(new Uint8Array(chunk.slice(0)));
+      if (body && received <= body.length) body.set(new Uint8Array(chunk), at);
+      else chunks.push(new Uint8Array(chunk.slice(0)));
       if (!isLast) return;
-      request.body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      run(false);
+      if (!body) request.body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      else if (chunks.length === 0) request.body = received === body.length ? body : body.subarray(0, received);
+      else request.body = Buffer.concat([body, ...chunks]); // more than declared: keep every byte, as before
+      if (run(false) && pooled) giveBackBodyBuffer(pooled);
     });
   });
 
