@@ -33,6 +33,33 @@ function results(db: Database): Map<number, number> {
   return out;
 }
 
+describe('event ring', () => {
+  it('hands records over in order, whole, across wrap-arounds, refusing what does not fit (property)', () => {
+    const { EventRing } = createRequire(import.meta.url)('../dist/lib/workflows/event-ring.js') as typeof import('../dist/lib/workflows/event-ring.js');
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.string({ unit: 'grapheme', maxLength: 120 }), fc.constant(null)), { maxLength: 300 }), fc.boolean(), (steps, asBytes) => {
+        const producer = new EventRing(1024);
+        const consumer = new EventRing(producer.buffer);
+        const expected: string[] = [];
+        const got: string[] = [];
+        let sequence = 0;
+        for (const step of steps) {
+          if (step === null) {
+            consumer.drain((r) => got.push(`${r.instance}/${r.handle}/${r.sequence}/${Buffer.from(r.payload).toString('utf8')}`));
+            continue;
+          }
+          sequence++;
+          const ok = asBytes ? producer.push(7, 9, sequence, Buffer.from(step, 'utf8')) : producer.pushText(7, 9, sequence, step);
+          if (ok) expected.push(`7/9/${sequence}/${step}`);
+        }
+        consumer.drain((r) => got.push(`${r.instance}/${r.handle}/${r.sequence}/${Buffer.from(r.payload).toString('utf8')}`));
+        expect(got).toEqual(expected);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
 describe('event JSON', () => {
   it('is what JSON.stringify gives for the documented shape (property)', () => {
     const { eventJson } = createRequire(import.meta.url)('../dist/lib/workflows/runtime.js') as typeof import('../dist/lib/workflows/runtime.js');

@@ -21,6 +21,8 @@ export interface RingRecord {
   payload: Uint8Array;
 }
 
+const encoder = new TextEncoder();
+
 function align8(n: number): number {
   return (n + 7) & ~7;
 }
@@ -78,6 +80,35 @@ export class EventRing {
     this.#view.setUint32(at + 16, payload.length, true);
     this.#data.set(payload, at + RECORD_HEADER);
     Atomics.store(this.#header, WRITE, (next + size) | 0);
+    return true;
+  }
+
+  /**
+   * Producer: appends one record whose payload is `text` in UTF-8, encoded straight into the ring
+   * (no intermediate bytes); false when it may not fit now (room for 3 bytes per UTF-16 unit).
+   */
+  pushText(instance: number, handle: number, sequence: number, text: string): boolean {
+    const worst = text.length * 3;
+    if (worst > this.maxPayload) return this.push(instance, handle, sequence, Buffer.from(text, 'utf8'));
+    const write = Atomics.load(this.#header, WRITE) >>> 0;
+    const read = Atomics.load(this.#header, READ) >>> 0;
+    const used = (write - read) >>> 0;
+    const room = align8(RECORD_HEADER + worst);
+    let at = write % this.#capacity;
+    const tail = this.#capacity - at;
+    if (used + (room <= tail ? room : tail + room) > this.#capacity) return false;
+    let next = write;
+    if (room > tail) {
+      this.#view.setUint32(at, WRAP_MARK, true);
+      next = (next + tail) >>> 0;
+      at = 0;
+    }
+    const { written } = encoder.encodeInto(text, this.#data.subarray(at + RECORD_HEADER, at + RECORD_HEADER + worst));
+    this.#view.setUint32(at, instance, true);
+    this.#view.setUint32(at + 4, handle, true);
+    this.#view.setFloat64(at + 8, sequence, true);
+    this.#view.setUint32(at + 16, written, true);
+    Atomics.store(this.#header, WRITE, (next + align8(RECORD_HEADER + written)) | 0);
     return true;
   }
 

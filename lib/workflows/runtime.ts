@@ -87,7 +87,8 @@ export interface WorkflowStatus {
 
 interface PendingEvent {
   sequence: number;
-  payload: Uint8Array;
+  /** The event JSON (encoded into the ring when sent). */
+  payload: string;
   timestamp: number;
 }
 
@@ -201,7 +202,6 @@ export class WorkflowRuntime {
   readonly #byInstance = new Map<number, Workflow>();
   readonly #hosts: WorkerHost[] = [];
   readonly #compiled = new Map<string, Compiled>();
-  readonly #encoder = new TextEncoder();
   #writeback: WorkflowRuntimeOptions['writeback'];
   #nextInstance = 1;
   #watchdog: ReturnType<typeof setInterval> | undefined;
@@ -628,7 +628,7 @@ export class WorkflowRuntime {
 
   #onLiveEvent(workflow: Workflow, handle: LiveHandle, event: LiveEvent): void {
     if (!workflow.handles.includes(handle)) return;
-    handle.backlog.push({ sequence: handle.nextSequence++, payload: this.#encoder.encode(eventJson(event)), timestamp: event.timestamp });
+    handle.backlog.push({ sequence: handle.nextSequence++, payload: eventJson(event), timestamp: event.timestamp });
     if (handle.backlog.length > this.#options.backlogLimit) {
       handle.backlog.shift();
       handle.dropped++;
@@ -645,7 +645,7 @@ export class WorkflowRuntime {
     const first = handle.backlog[0]?.sequence ?? 0;
     for (let i = Math.max(0, handle.sent - first + 1); i < handle.backlog.length; i++) {
       const event = handle.backlog[i]!;
-      if (!host.ring.push(workflow.instance, handle.local, event.sequence, event.payload)) {
+      if (!host.ring.pushText(workflow.instance, handle.local, event.sequence, event.payload)) {
         host.retry ??= setTimeout(() => {
           host.retry = undefined;
           for (const instance of host.instances) {

@@ -23,6 +23,8 @@ interface HandleQueue {
   events: Array<{ sequence: number; payload: Uint8Array }>;
   /** The sequence of the event the guest took last: acknowledged when it polls again. */
   taken: number | undefined;
+  /** The newest acknowledged sequence not yet sent to the main thread. */
+  acked: number | undefined;
 }
 
 interface Instance {
@@ -52,7 +54,13 @@ function send(message: FromWorker): void {
   outbox.push(message);
 }
 
+const pendingAcks: Array<{ instance: Instance; handle: number; queue: HandleQueue }> = [];
+
 function flush(): void {
+  for (const { instance, handle, queue } of pendingAcks.splice(0)) {
+    if (queue.acked !== undefined) outbox.push({ type: 'ack', instance: instance.id, handle, sequence: queue.acked });
+    queue.acked = undefined;
+  }
   if (outbox.length === 0) return;
   parentPort!.postMessage({ type: 'batch', messages: outbox });
   outbox = [];
@@ -107,7 +115,7 @@ function hostFor(instance: Instance): GuestHost {
       const handle = instance.nextHandle++;
       const occurrence = instance.occurrences.get(text) ?? 0;
       instance.occurrences.set(text, occurrence + 1);
-      instance.handles.set(handle, { events: [], taken: undefined });
+      instance.handles.set(handle, { events: [], taken: undefined, acked: undefined });
       send({ type: 'register', instance: instance.id, handle, text, occurrence });
       return handle;
     },
@@ -127,7 +135,9 @@ function hostFor(instance: Instance): GuestHost {
       const queue = instance.handles.get(handle);
       if (!queue) return undefined;
       if (queue.taken !== undefined) {
-        send({ type: 'ack', instance: instance.id, handle, sequence: queue.taken });
+        // One ack per handle per turn: the newest sequence covers the ones before it.
+        if (queue.acked === undefined) pendingAcks.push({ instance, handle, queue });
+        queue.acked = queue.taken;
         queue.taken = undefined;
       }
       const next = queue.events.shift();
