@@ -88,7 +88,8 @@ export class StateStore {
     if (keyBytes.length === 0 || keyBytes.length > MAX_STATE_KEY_BYTES) return `a state key must be 1..${MAX_STATE_KEY_BYTES} bytes, got ${keyBytes.length}`;
     if (value.length > MAX_STATE_VALUE_BYTES) return `a state value must be at most ${MAX_STATE_VALUE_BYTES} bytes, got ${value.length}`;
     const previous = this.#values.get(key);
-    const growth = value.length - (previous ? previous.length + keyBytes.length : -keyBytes.length);
+    // Live bytes count key and value: replacing a value changes only the value's share.
+    const growth = previous ? value.length - previous.length : keyBytes.length + value.length;
     if (this.#liveBytes + growth > MAX_STATE_BYTES) return `the workflow's state would exceed ${MAX_STATE_BYTES} bytes`;
     this.#append(encodeRecord(keyBytes, value));
     this.#forget(key);
