@@ -163,6 +163,7 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
   };
   router.add('GET', '/query', guard('read', queryHandler(db)));
   const producers = new Map<number, WsConnection>();
+  const writeback = (producer: number, data: string | Uint8Array): boolean => producers.get(producer)?.send(data) ?? false;
   const subscriptions = new Subscriptions(db);
   const counters: ServerCounters = { connections: () => producers.size, websocketMessages: 0, websocketRejected: 0, httpWrites: 0, httpRejected: 0 };
   const countHttpWrite = (written: boolean) => (written ? counters.httpWrites++ : counters.httpRejected++);
@@ -174,7 +175,7 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
   let workflows: WorkflowRuntime | undefined;
   if (options.workflows !== false) {
     try {
-      workflows = await startWorkflows(db, { ...options.workflows, writeback: (producer, data) => producers.get(producer)?.send(data) ?? false });
+      workflows = await startWorkflows(db, { ...options.workflows, writeback });
       for (const file of options.wasm ?? []) {
         const name = path.basename(file).replace(/\.wasm$/i, '').replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64);
         await workflows.deploy({ name, module: readModuleFile(file) });
@@ -263,7 +264,7 @@ export async function startServer(options: ServerOptions = {}): Promise<SluiceSe
       return producers.size;
     },
     workflows,
-    writeback: (producer, data) => producers.get(producer)?.send(data) ?? false,
+    writeback,
     close: () => (closing ??= backend.close().finally(async () => {
       await workflows?.close();
       await db.close();

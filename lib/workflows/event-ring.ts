@@ -59,28 +59,10 @@ export class EventRing {
   /** Producer: appends one record; false when it does not fit now (nothing is written). */
   push(instance: number, handle: number, sequence: number, payload: Uint8Array): boolean {
     if (payload.length > this.maxPayload) throw new RangeError(`a ring record holds at most ${this.maxPayload} bytes, got ${payload.length}`);
-    const write = Atomics.load(this.#header, WRITE) >>> 0;
-    const read = Atomics.load(this.#header, READ) >>> 0;
-    const used = (write - read) >>> 0;
-    const size = align8(RECORD_HEADER + payload.length);
-    let at = write % this.#capacity;
-    const tail = this.#capacity - at;
-    const needed = size <= tail ? size : tail + size;
-    if (used + needed > this.#capacity) return false;
-    let next = write;
-    if (size > tail) {
-      // The record would straddle the end: mark the tail as skipped and start over at 0.
-      this.#view.setUint32(at, WRAP_MARK, true);
-      next = (next + tail) >>> 0;
-      at = 0;
-    }
-    this.#view.setUint32(at, instance, true);
-    this.#view.setUint32(at + 4, handle, true);
-    this.#view.setFloat64(at + 8, sequence, true);
-    this.#view.setUint32(at + 16, payload.length, true);
-    this.#data.set(payload, at + RECORD_HEADER);
-    Atomics.store(this.#header, WRITE, (next + size) | 0);
-    return true;
+    return this.#append(instance, handle, sequence, payload.length, (at) => {
+      this.#data.set(payload, at);
+      return payload.length;
+    });
   }
 
   /**
@@ -90,25 +72,32 @@ export class EventRing {
   pushText(instance: number, handle: number, sequence: number, text: string): boolean {
     const worst = text.length * 3;
     if (worst > this.maxPayload) return this.push(instance, handle, sequence, Buffer.from(text, 'utf8'));
+    return this.#append(instance, handle, sequence, worst, (at) => encoder.encodeInto(text, this.#data.subarray(at, at + worst)).written);
+  }
+
+  /** Reserves room for a payload of up to `room` bytes, lets `fill` write it at the offset it is
+   * given (returning its length), then publishes the record. */
+  #append(instance: number, handle: number, sequence: number, room: number, fill: (at: number) => number): boolean {
     const write = Atomics.load(this.#header, WRITE) >>> 0;
     const read = Atomics.load(this.#header, READ) >>> 0;
     const used = (write - read) >>> 0;
-    const room = align8(RECORD_HEADER + worst);
+    const size = align8(RECORD_HEADER + room);
     let at = write % this.#capacity;
     const tail = this.#capacity - at;
-    if (used + (room <= tail ? room : tail + room) > this.#capacity) return false;
+    if (used + (size <= tail ? size : tail + size) > this.#capacity) return false;
     let next = write;
-    if (room > tail) {
+    if (size > tail) {
+      // The record would straddle the end: mark the tail as skipped and start over at 0.
       this.#view.setUint32(at, WRAP_MARK, true);
       next = (next + tail) >>> 0;
       at = 0;
     }
-    const { written } = encoder.encodeInto(text, this.#data.subarray(at + RECORD_HEADER, at + RECORD_HEADER + worst));
+    const length = fill(at + RECORD_HEADER);
     this.#view.setUint32(at, instance, true);
     this.#view.setUint32(at + 4, handle, true);
     this.#view.setFloat64(at + 8, sequence, true);
-    this.#view.setUint32(at + 16, written, true);
-    Atomics.store(this.#header, WRITE, (next + align8(RECORD_HEADER + written)) | 0);
+    this.#view.setUint32(at + 16, length, true);
+    Atomics.store(this.#header, WRITE, (next + align8(RECORD_HEADER + length)) | 0);
     return true;
   }
 

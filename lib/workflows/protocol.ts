@@ -38,7 +38,8 @@ export interface Shutdown {
 
 export type ToWorker = StartInstance | StopInstance | Shutdown;
 
-export type InstanceState = 'running' | 'waiting' | 'finished' | 'exited' | 'failed' | 'stopped';
+/** How an instance ended (`stopped`: by a stop message). */
+export type InstanceState = 'finished' | 'exited' | 'failed' | 'stopped';
 
 export type FromWorker =
   | { type: 'register'; instance: number; handle: number; text: string; occurrence: number }

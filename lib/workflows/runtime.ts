@@ -123,7 +123,6 @@ interface Workflow {
   unsavedLogs: string[];
   handlesDirty: boolean;
   memoryBytes: number | null;
-  compiled: Compiled | undefined;
 }
 
 interface Compiled {
@@ -398,7 +397,6 @@ export class WorkflowRuntime {
       unsavedLogs: [],
       handlesDirty: false,
       memoryBytes: null,
-      compiled: undefined,
     };
     this.#workflows.set(deployment.name, workflow);
     return workflow;
@@ -488,7 +486,7 @@ export class WorkflowRuntime {
       retry: undefined,
       signalQueued: false,
     };
-    worker.on('message', (message: WorkerBatch | { type: 'ready' }) => {
+    worker.on('message', (message: WorkerBatch | { type: 'closed' }) => {
       if (message.type === 'batch') for (const m of message.messages) this.#onWorkerMessage(host, m);
     });
     worker.on('error', (error) => this.#hostLost(host, `its worker failed: ${error.message}`, undefined));
@@ -510,7 +508,7 @@ export class WorkflowRuntime {
   async #startInstance(workflow: Workflow): Promise<void> {
     const { deployment } = workflow;
     workflow.restartTimer = undefined;
-    const compiled = workflow.compiled ?? (workflow.compiled = await this.#compile(deployment.sha256, deployment.limits));
+    const compiled = await this.#compile(deployment.sha256, deployment.limits);
     if (this.#closed || this.#workflows.get(deployment.name) !== workflow || deployment.desired !== 'running' || workflow.instance !== undefined) return;
     const host = this.#pickHost();
     const instance = this.#nextInstance++;
@@ -553,10 +551,12 @@ export class WorkflowRuntime {
       case 'ack': {
         const handle = workflow.handles.find((h) => h.local === message.handle);
         if (!handle) break;
-        while (handle.backlog.length > 0 && handle.backlog[0]!.sequence <= message.sequence) {
-          const done = handle.backlog.shift()!;
-          handle.cursor = done.timestamp;
-          handle.delivered++;
+        // Sequences are consecutive: the acknowledged events are a prefix of the backlog.
+        const done = Math.min(handle.backlog.length, Math.max(0, message.sequence - (handle.backlog[0]?.sequence ?? 0) + 1));
+        if (done > 0) {
+          handle.cursor = handle.backlog[done - 1]!.timestamp;
+          handle.delivered += done;
+          handle.backlog.splice(0, done);
         }
         handle.acked = Math.max(handle.acked, message.sequence);
         workflow.handlesDirty = true;
@@ -670,7 +670,7 @@ export class WorkflowRuntime {
 
   #onState(workflow: Workflow, host: WorkerHost, state: InstanceState, error: string | undefined, code: number | undefined, memoryBytes: number | undefined): void {
     if (memoryBytes !== undefined) workflow.memoryBytes = memoryBytes;
-    if (state === 'running' || state === 'waiting' || state === 'stopped') return;
+    if (state === 'stopped') return;
     host.instances.delete(workflow.instance!);
     if (state === 'finished' || (state === 'exited' && code === 0)) {
       this.#detach(workflow);

@@ -325,6 +325,5 @@ parentPort!.on('message', (message: ToWorker) => {
 
 void (async () => {
   db = await open({ dir: settings.dir });
-  parentPort!.postMessage({ type: 'ready' });
   await loop();
 })();
