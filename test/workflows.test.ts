@@ -1,7 +1,9 @@
 // The Wasm workflow runtime end to end: real guests (WAT assembled by wabt) in real worker
 // threads, against a real database on disk.
 import fc from 'fast-check';
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
 import { countingGuest, eachEvent, EVENT_VALUE, guest, until } from './helpers/guests.js';
@@ -99,7 +101,7 @@ describe('host functions', () => {
       const bad = (n: number) => `(call $region (i32.const ${n}) (i32.const 5))`;
       const module = await guest({
         abi,
-        strings: ['AVG:temp:[sensor=1]', 'series=ok,k=v', '1000', '2.5', 'not a query', '\u00ff', 'series=', 'key', 'value'],
+        strings: ['AVG:temp:[sensor=1]', 'series=ok,k=v', '1000', '2.5', 'not a query', '\u00ff', 'series=', 'key', 'value', 'k'.repeat(1100)],
         locals: '(local $r i32) (local $huge i32) (local $oob i32) (local $utf i32)',
         body: `
           ;; a Region whose length is huge, one whose bytes run past memory, one of bad UTF-8
@@ -107,8 +109,8 @@ describe('host functions', () => {
           (i32.store (local.get $huge) (i32.const 1024)) (i32.store offset=8 (local.get $huge) (i32.const 0x7fffffff))
           (local.set $oob (call $region (i32.const 0x7fff0000) (i32.const 5000)))
           (local.set $utf (call $alloc (i32.const 12)))
-          (i32.store (local.get $utf) (i32.const 2000)) (i32.store offset=8 (local.get $utf) (i32.const 2))
-          (i32.store8 (i32.const 2000) (i32.const 0xc3)) (i32.store8 (i32.const 2001) (i32.const 0x28))
+          (i32.store (local.get $utf) (i32.const 50000)) (i32.store offset=8 (local.get $utf) (i32.const 2))
+          (i32.store8 (i32.const 50000) (i32.const 0xc3)) (i32.store8 (i32.const 50001) (i32.const 0x28))
           (call $report (i32.const 1) ${history})
           (call $report (i32.const 2) (i64.extend_i32_u (call $write (call $str (i32.const 3)) (call $str (i32.const 4)) (call $str (i32.const 2)))))
           (call $report (i32.const 3) (i64.extend_i32_u (call $write (local.get $oob) (call $str (i32.const 4)) (call $str (i32.const 2)))))
@@ -132,6 +134,7 @@ describe('host functions', () => {
           (call $report (i32.const 20) (i64.extend_i32_u (call $state_get (call $str (i32.const 8)))))
           (call $report (i32.const 21) (i64.extend_i32_u (call $log (call $str (i32.const 2)))))
           (call $report (i32.const 22) (i64.extend_i32_u (call $log (local.get $oob))))
+          (call $report (i32.const 23) (i64.extend_i32_u (call $state_set (call $str (i32.const 10)) (call $str (i32.const 9)))))
           (call $report (i32.const 99) (i64.const 1))`,
       });
       await runtime.deploy({ name: 'regions', module });
@@ -159,6 +162,7 @@ describe('host functions', () => {
         20: 0, // and gone
         21: 0, // logged
         22: 1, // log with a bad Region
+        23: 1, // a state key over 1 KiB
       };
       for (const [index, value] of Object.entries(expected)) expect([index, seen.get(Number(index))]).toEqual([index, value]);
       expect(db.query('COUNT:ok:[k=v]')).toBe(1);
@@ -173,12 +177,13 @@ describe('host functions', () => {
       expect(logs).toMatch(/u_poll_handle: unknown handle 77/);
       expect(logs).toMatch(/Z series=ok,k=v\n/);
       expect(logs).toMatch(/u_log: message: the Region's bytes/);
+      expect(logs).toMatch(/u_state_set: a state key must be 1\.\.1024 bytes, got 1100/);
       await until('finished state', () => runtime.status('regions').state === 'finished');
     });
   }
 
   it('refuses modules that do not follow the ABI, naming every problem', async () => {
-    const { runtime } = await setup();
+    const { runtime, dir } = await setup();
     const module = await guest({ body: '', without: [] });
     // A module without allocate, with a wrong signature and an unknown import.
     const broken = await (await import('./helpers/guests.js')).wat(`(module
@@ -193,7 +198,19 @@ describe('host functions', () => {
     await expect(runtime.deploy({ name: 'junk', module: new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 200]) })).rejects.toMatchObject({ code: 'SLUICE_WASM' });
     await expect(runtime.deploy({ name: '../x', module })).rejects.toThrow(/workflow name/);
     await expect(runtime.deploy({ name: 'ok', module, env: { 'A-B': '1' } })).rejects.toThrow(/env name/);
+    await expect(runtime.deploy({ name: 'ok', module, memoryBytes: 100_000 })).rejects.toThrow(/memoryBytes must be a multiple of 65536/);
+    await expect(runtime.deploy({ name: 'ok', module, cpuBudgetMs: 1 })).rejects.toThrow(/cpuBudgetMs must be an integer in 10\.\.600000, got 1/);
+    const unanswerable = await (await import('./helpers/guests.js')).wat(`(module
+      (import "wasi_snapshot_preview1" "path_open" (func (param i32) (result i64)))
+      (memory (export "memory") 1)
+      (func (export "allocate") (param i32) (result i32) (i32.const 0))
+      (func (export "deallocate") (param i32))
+      (func (export "call")))`);
+    await expect(runtime.deploy({ name: 'ok', module: unanswerable })).rejects.toThrow(/path_open: not implemented, and its signature \(i32\) -> \(i64\) cannot answer ENOSYS/);
+    await expect(sluice.startWorkflows(await sluice.open({ dir: makeTempDir().dir }), { pollWaitMs: -1 })).rejects.toThrow(/pollWaitMs must be an integer in 0\.\.60000/);
+    // Nothing of a refused deploy is kept: no workflow, no module file.
     expect(runtime.list()).toEqual([]);
+    expect(fs.readdirSync(path.join(dir, 'workflows', 'modules'))).toEqual([]);
   });
 });
 
