@@ -170,6 +170,7 @@ export interface NativeEngineAddon {
     retentionUs: bigint,
     compactionTrigger: number,
     downsample: { series: string; everyUs: bigint; label: string; opsMask: number }[],
+    queryThreads: number,
   ): EngineHandle;
   /** EngineWrite(): one series, many points. */
   engineWrite(handle: EngineHandle, series: string, tags: string[], timestamps: BigInt64Array | Float64Array, values: Float64Array): void;

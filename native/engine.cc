@@ -12,10 +12,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <map>
 
 #include "decimal_codec.h"
 #include "file_util.h"
+#include "parallel_chunks.h"
 #include "parallel_decoder.h"
 #include "series_key.h"
 #include "window_aggregator.h"
@@ -456,14 +458,14 @@ bool IsWholeBlock(const std::vector<Piece>& pieces, size_t group_start, size_t g
   return group_end == group_start + 1 && lone.segment && lone.min_time >= start && lone.max_time <= end;
 }
 
+// VisitGroups over pieces [first_piece, end_piece), which must be group boundaries.
 template <typename WholeBlock, typename Points>
-bool VisitGroups(const ReadSnapshot& snapshot, int64_t start, int64_t end, WholeBlock&& whole_block, Points&& points,
-                 std::string& error) {
-  const std::vector<Piece>& pieces = snapshot.pieces;
+bool VisitGroupRange(const std::vector<Piece>& pieces, size_t first_piece, size_t end_piece, int64_t start, int64_t end,
+                     WholeBlock&& whole_block, Points&& points, std::string& error) {
   std::vector<int64_t> ts;
   std::vector<double> values;
   std::vector<int> priorities;
-  for (size_t group_start = 0; group_start < pieces.size();) {
+  for (size_t group_start = first_piece; group_start < end_piece;) {
     const size_t group_end = GroupEnd(pieces, group_start);
     if (IsWholeBlock(pieces, group_start, group_end, start, end)) {
       if (!whole_block(pieces[group_start])) return true;
@@ -499,6 +501,13 @@ bool VisitGroups(const ReadSnapshot& snapshot, int64_t start, int64_t end, Whole
   return true;
 }
 
+template <typename WholeBlock, typename Points>
+bool VisitGroups(const ReadSnapshot& snapshot, int64_t start, int64_t end, WholeBlock&& whole_block, Points&& points,
+                 std::string& error) {
+  return VisitGroupRange(snapshot.pieces, 0, snapshot.pieces.size(), start, end, std::forward<WholeBlock>(whole_block),
+                         std::forward<Points>(points), error);
+}
+
 }  // namespace
 
 void Engine::Snapshot(std::string_view key, int64_t start, int64_t end, ReadSnapshot& snapshot) {
@@ -517,81 +526,206 @@ void Engine::Snapshot(std::string_view key, int64_t start, int64_t end, ReadSnap
   CollectPieces(key, start, end, snapshot);
 }
 
+namespace {
+
+// The floor of t / every (every > 0).
+int64_t FloorDivide(int64_t t, int64_t every) {
+  int64_t q = t / every;
+  if (t % every != 0 && t < 0) --q;
+  return q;
+}
+
+// A run of whole groups of a window query's pieces, and where its windows go in the output.
+struct WindowChunk {
+  size_t first_piece = 0, end_piece = 0;
+  uint64_t points = 0;  // a bound: blocks cut by the range count whole
+  int64_t low = INT64_MAX, high = INT64_MIN;  // its points' time range, clipped to the query's
+  size_t offset = 0, capacity = 0;
+  size_t count = 0;
+  std::string error;
+};
+
+// A bound on the windows of `chunk`: each holds at least one point, and they are distinct
+// windows between the first and the last point. (Within a window of the ends of int64, window
+// starts saturate or wrap: only the points bound holds there.)
+size_t WindowBound(const WindowChunk& chunk, int64_t every) {
+  if (chunk.points == 0 || chunk.high < chunk.low) return 0;
+  if (chunk.low < INT64_MIN + every || chunk.high > INT64_MAX - every) return static_cast<size_t>(chunk.points);
+  const uint64_t buckets = static_cast<uint64_t>(FloorDivide(chunk.high, every) - FloorDivide(chunk.low, every)) + 1;
+  return static_cast<size_t>(std::min(chunk.points, buckets));
+}
+
+// Splitting a window query into chunks computed side by side needs this many points per chunk
+// (~100 µs of work: starting a thread costs tens of microseconds), and at most this many chunks:
+// enough that a helper thread descheduled by other load holds up only a small share of the query.
+constexpr uint64_t kPointsPerChunk = 32768;
+constexpr size_t kMaxChunks = 16;
+
+// Cuts pieces into chunks of about equal point counts, only between groups whose points fall in
+// different windows: then no window spans two chunks, and every window is computed by one
+// aggregator exactly as a single pass would compute it.
+std::vector<WindowChunk> CutIntoChunks(const std::vector<Piece>& pieces, int64_t start, int64_t end, int64_t every,
+                                       size_t wanted) {
+  struct Group {
+    size_t first, end;
+    uint64_t points;
+    int64_t low, high;
+    bool loose;  // its points bound counts points outside the range, or duplicates
+  };
+  std::vector<Group> groups;
+  uint64_t total = 0;
+  for (size_t group_start = 0; group_start < pieces.size();) {
+    const size_t group_end = GroupEnd(pieces, group_start);
+    Group group{group_start, group_end, 0, INT64_MAX, INT64_MIN, group_end > group_start + 1};
+    for (size_t i = group_start; i < group_end; ++i) {
+      const Piece& piece = pieces[i];
+      group.loose |= piece.min_time < start || piece.max_time > end;
+      group.points += piece.segment ? (*piece.blocks)[piece.block].count : piece.memory_timestamps->size();
+      group.low = std::min(group.low, std::max(start, piece.min_time));
+      group.high = std::max(group.high, std::min(end, piece.max_time));
+    }
+    total += group.points;
+    groups.push_back(group);
+    group_start = group_end;
+  }
+  std::vector<WindowChunk> chunks(1);
+  uint64_t done = 0;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const Group& group = groups[g];
+    WindowChunk& last = chunks.back();
+    const bool full = chunks.size() < wanted && done * wanted >= total * chunks.size();
+    // A loose group at either end (a block the range cuts) gets a chunk of its own, so the gap
+    // its loose bound leaves moves few windows.
+    const bool isolate = (g == 1 && groups[0].loose) || (g + 1 == groups.size() && group.loose);
+    const bool clean_cut = g > 0 && last.points > 0 &&
+                           FloorDivide(groups[g - 1].high, every) != FloorDivide(group.low, every);
+    if ((full || (wanted > 1 && isolate)) && clean_cut) {
+      WindowChunk next;
+      next.first_piece = next.end_piece = group.first;
+      chunks.push_back(next);
+    }
+    WindowChunk& chunk = chunks.back();
+    chunk.end_piece = group.end;
+    chunk.points += group.points;
+    chunk.low = std::min(chunk.low, group.low);
+    chunk.high = std::max(chunk.high, group.high);
+    done += group.points;
+  }
+  return chunks;
+}
+
+}  // namespace
+
 bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, int64_t every_us, AggregateOp op,
-                              const std::function<WindowColumns(size_t)>& allocate, size_t& count,
-                              EngineError& error) {
-  count = 0;
+                              const std::function<WindowColumns(size_t)>& allocate, size_t& first,
+                              size_t& count, EngineError& error) {
+  first = count = 0;
   ReadSnapshot snapshot;
   Snapshot(key, start, end, snapshot);
-  // A bound on the windows, so the output is allocated once: each holds at least one point, and
-  // they are consecutive multiples of every_us between the first and the last point.
-  uint64_t points = 0;
-  int64_t low = INT64_MAX, high = INT64_MIN;
-  for (const Piece& piece : snapshot.pieces) {
-    points += piece.segment ? (*piece.blocks)[piece.block].count : piece.memory_timestamps->size();
-    low = std::min(low, std::max(start, piece.min_time));
-    high = std::max(high, std::min(end, piece.max_time));
+  const std::vector<Piece>& pieces = snapshot.pieces;
+
+  // The whole blocks that span windows must be decoded; the others answer from their summaries.
+  auto spans_windows = [&](const BlockMeta& meta) {
+    return FloorToBucket(meta.min_time, every_us) != FloorToBucket(meta.max_time, every_us);
+  };
+  auto jobs_in = [&](size_t first_piece, size_t end_piece) {
+    std::vector<BlockJob> jobs;
+    for (size_t group_start = first_piece; group_start < end_piece;) {
+      const size_t group_end = GroupEnd(pieces, group_start);
+      const Piece& piece = pieces[group_start];
+      if (IsWholeBlock(pieces, group_start, group_end, start, end) && spans_windows((*piece.blocks)[piece.block])) {
+        jobs.push_back({piece.segment, piece.blocks, piece.block});
+      }
+      group_start = group_end;
+    }
+    return jobs;
+  };
+  const size_t decoded_blocks = jobs_in(0, pieces.size()).size();
+
+  // One pass, or chunks computed side by side when there are at least an eighth as many windows
+  // as points: then writing the windows is a large share of the work (1 s windows over 10 s data
+  // write 16 bytes per point), and splitting that as well as the decoding pays. With wide windows
+  // the decode is nearly all the work, and it measured faster on one thread (docs/benchmarks.md).
+  std::vector<WindowChunk> chunks = CutIntoChunks(pieces, start, end, every_us, 1);
+  const size_t whole_bound = WindowBound(chunks[0], every_us);
+  const bool dense = whole_bound * 8 >= chunks[0].points;
+  const size_t wanted = static_cast<size_t>(std::min<uint64_t>(kMaxChunks, chunks[0].points / kPointsPerChunk));
+  const unsigned threads = dense ? ThreadsForTasks(wanted, options_.query_threads) : 1;
+  if (threads > 1) chunks = CutIntoChunks(pieces, start, end, every_us, wanted);
+  size_t capacity = 0;
+  for (WindowChunk& chunk : chunks) {
+    chunk.offset = capacity;
+    chunk.capacity = WindowBound(chunk, every_us);
+    capacity += chunk.capacity;
   }
-  // (Within a window of the ends of int64, window starts wrap: only the points bound holds there.)
-  const bool spans_hold = low >= INT64_MIN + every_us && high <= INT64_MAX - every_us;
-  const __int128 spanned = !spans_hold ? points : (static_cast<__int128>(high) - low) / every_us + 2;
-  const size_t capacity = points == 0 || high < low ? 0 : static_cast<size_t>(std::min<__int128>(points, spanned));
+  // Allocated here, on the calling thread (it may create JavaScript objects), once.
   const WindowColumns columns = allocate(capacity);
-  WindowAggregator windows(every_us, op, columns.starts, columns.values, capacity);
 
   // Sums and averages take a run's sum from running totals (one subtraction); the other ops need
   // the values themselves.
   const bool cumulative = op == AggregateOp::kSum || op == AggregateOp::kAvg || op == AggregateOp::kCount;
-  std::string message;
-  // The whole blocks that span windows must be decoded: list them in the order they will be
-  // visited, so helper threads can decode them ahead (parallel_decoder.h).
-  auto spans_windows = [&](const BlockMeta& meta) {
-    return FloorToBucket(meta.min_time, every_us) != FloorToBucket(meta.max_time, every_us);
-  };
-  std::vector<BlockJob> jobs;
-  for (size_t group_start = 0; group_start < snapshot.pieces.size();) {
-    const size_t group_end = GroupEnd(snapshot.pieces, group_start);
-    const Piece& piece = snapshot.pieces[group_start];
-    if (IsWholeBlock(snapshot.pieces, group_start, group_end, start, end) && spans_windows((*piece.blocks)[piece.block])) {
-      jobs.push_back({piece.segment, piece.blocks, piece.block});
-    }
-    group_start = group_end;
-  }
-  // Helpers only when there are at least an eighth as many windows as points: then writing the
-  // windows is a large share of the work, and decoding ahead overlaps with it (1 m windows over
-  // 10 s data: 3.0 against 3.7-4.5 ms). With wide windows the decode is nearly all the work;
-  // splitting it measured slower on the 2-vCPU benchmark VM (docs/benchmarks.md).
-  const unsigned helpers = capacity * 8 >= points ? ParallelBlockDecoder::HelpersFor(jobs.size()) : 0;
-  ParallelBlockDecoder decoder(std::move(jobs), cumulative, helpers);
-  const bool ok = VisitGroups(
-      snapshot, start, end,
-      [&](const Piece& piece) {
-        const BlockMeta& meta = (*piece.blocks)[piece.block];
-        if (!spans_windows(meta)) {
-          windows.AddBlockSummary(FloorToBucket(meta.min_time, every_us), meta);
+  auto compute = [&](WindowChunk& chunk, unsigned decode_helpers) {
+    WindowAggregator windows(every_us, op, columns.starts + chunk.offset, columns.values + chunk.offset,
+                             chunk.capacity);
+    ParallelBlockDecoder decoder(jobs_in(chunk.first_piece, chunk.end_piece), cumulative, decode_helpers);
+    const bool ok = VisitGroupRange(
+        pieces, chunk.first_piece, chunk.end_piece, start, end,
+        [&](const Piece& piece) {
+          const BlockMeta& meta = (*piece.blocks)[piece.block];
+          if (!spans_windows(meta)) {
+            windows.AddBlockSummary(FloorToBucket(meta.min_time, every_us), meta);
+            return true;
+          }
+          DecodedBlock block;
+          if (!decoder.Next(block, chunk.error)) return false;
+          if (block.shape.decimal) {
+            windows.AddDecimalBlock(block.shape, block.ts, block.integers, meta.count);
+          } else {
+            windows.AddPoints(block.ts, block.values, meta.count);
+          }
           return true;
-        }
-        DecodedBlock block;
-        if (!decoder.Next(block, message)) return false;
-        if (block.shape.decimal) {
-          windows.AddDecimalBlock(block.shape, block.ts, block.integers, meta.count);
-        } else {
-          windows.AddPoints(block.ts, block.values, meta.count);
-        }
-        return true;
-      },
-      [&](const std::vector<int64_t>& ts, const std::vector<double>& vs) {
-        windows.AddPoints(ts.data(), vs.data(), ts.size());
-        return true;
-      },
-      message);
-  if (!ok || !message.empty()) {
-    error = {kCorrupt, message};
-    return false;
+        },
+        [&](const std::vector<int64_t>& ts, const std::vector<double>& vs) {
+          windows.AddPoints(ts.data(), vs.data(), ts.size());
+          return true;
+        },
+        chunk.error);
+    if (ok && chunk.error.empty() && !windows.Finish(chunk.count)) {
+      chunk.error = "more windows than points: the series' data is inconsistent";
+    }
+  };
+  if (chunks.size() == 1) {
+    // In one pass, helper threads can still decode blocks ahead of it (parallel_decoder.h).
+    const unsigned helpers = dense && options_.query_threads != 1 ? ParallelBlockDecoder::HelpersFor(decoded_blocks) : 0;
+    compute(chunks[0], options_.query_threads == 0 ? helpers : std::min(helpers, options_.query_threads - 1));
+  } else {
+    RunTasks(chunks.size(), threads, [&](size_t i) { compute(chunks[i], 0); });
   }
-  if (!windows.Finish(count)) {
-    error = {kCorrupt, "more windows than points: the series' data is inconsistent"};
-    return false;
+  for (const WindowChunk& chunk : chunks) {
+    if (!chunk.error.empty()) {
+      error = {kCorrupt, chunk.error};
+      return false;
+    }
+  }
+  // The chunks' windows end to end. They are apart only where a chunk's bound was loose: mostly
+  // the first and last chunks, whose blocks the range cuts. So the chunk holding the most windows
+  // stays, and the others move up to it (the first one towards the end of its space).
+  size_t anchor = 0;
+  for (size_t i = 1; i < chunks.size(); ++i) anchor = chunks[i].count > chunks[anchor].count ? i : anchor;
+  auto move = [&](const WindowChunk& chunk, size_t to) {
+    if (chunk.offset == to || chunk.count == 0) return;
+    std::memmove(columns.starts + to, columns.starts + chunk.offset, chunk.count * sizeof(int64_t));
+    std::memmove(columns.values + to, columns.values + chunk.offset, chunk.count * sizeof(double));
+  };
+  first = chunks[anchor].offset;
+  for (size_t i = anchor; i-- > 0;) {
+    first -= chunks[i].count;
+    move(chunks[i], first);
+  }
+  count = chunks[anchor].offset + chunks[anchor].count - first;
+  for (size_t i = anchor + 1; i < chunks.size(); ++i) {
+    move(chunks[i], first + count);
+    count += chunks[i].count;
   }
   return true;
 }

@@ -49,6 +49,8 @@ struct EngineOptions {
   // A run of this many consecutive segments of similar size is merged in the background (0: never).
   uint32_t compaction_trigger = 4;
   std::vector<DownsampleRule> downsample;
+  // Threads one read may use, the caller's included (0: one per core, at most 8).
+  unsigned query_threads = 0;
 };
 
 struct EngineStats {
@@ -84,10 +86,11 @@ class Engine {
   // Tumbling windows aligned to the epoch: for each window of `every_us` holding points in
   // [start, end], its start and the aggregate, in time order. `allocate(capacity)` is called once,
   // with a bound on the number of windows, and returns where to write them (so a large result is
-  // written once, in place); `count` is how many were written. Blocks inside one window answer
-  // from their summary.
+  // written once, in place); the windows are elements [first, first + count) of it. Blocks inside
+  // one window answer from their summary.
   bool AggregateWindows(std::string_view key, int64_t start, int64_t end, int64_t every_us, AggregateOp op,
-                        const std::function<WindowColumns(size_t)>& allocate, size_t& count, EngineError& error);
+                        const std::function<WindowColumns(size_t)>& allocate, size_t& first, size_t& count,
+                        EngineError& error);
   // Up to `limit` points of `key` with start <= t <= end, in time order, deduplicated.
   bool Scan(std::string_view key, int64_t start, int64_t end, size_t limit, std::vector<int64_t>& timestamps,
             std::vector<double>& values, EngineError& error);

@@ -134,6 +134,7 @@ Napi::Value EngineOpen(const Napi::CallbackInfo& info) {
     parsed.ops_mask = static_cast<uint8_t>(mask);
     options.downsample.push_back(std::move(parsed));
   }
+  options.query_threads = static_cast<unsigned>(RequireCount(info, 7, 64));
   EngineError error;
   std::shared_ptr<Engine> engine = Engine::Open(options, error);
   if (!engine) ThrowEngineError(env, error);
@@ -290,7 +291,7 @@ Napi::Value EngineAggregateWindows(const Napi::CallbackInfo& info) {
   // windows are 16 MB, which a copy from native buffers would cost as much again.
   Napi::BigInt64Array starts;
   Napi::Float64Array values;
-  size_t count = 0;
+  size_t first = 0, count = 0;
   EngineError error;
   const bool ok = read.handle.engine->AggregateWindows(
       read.key, read.start, read.end, every, op,
@@ -299,11 +300,11 @@ Napi::Value EngineAggregateWindows(const Napi::CallbackInfo& info) {
         values = UninitializedTypedArray<Napi::Float64Array>(env, capacity);
         return WindowColumns{starts.Data(), values.Data()};
       },
-      count, error);
+      first, count, error);
   if (!ok) ThrowEngineError(env, error);
   Napi::Object out = Napi::Object::New(env);
-  out.Set("starts", FitTypedArray(env, starts, count));
-  out.Set("values", FitTypedArray(env, values, count));
+  out.Set("starts", FitTypedArray(env, starts, first, count));
+  out.Set("values", FitTypedArray(env, values, first, count));
   return out;
 }
 

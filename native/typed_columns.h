@@ -28,16 +28,18 @@ TypedArray UninitializedTypedArray(Napi::Env env, size_t length) {
   return TypedArray::New(env, length, memory.ArrayBuffer(), memory.ByteOffset());
 }
 
-// The first `count` elements of `array`: the array itself when full; a view of its buffer when
-// little of it is unused (copying a large result would cost more than the spare bytes); else a
-// copy, so a loose bound does not keep a mostly empty buffer alive.
+// Elements [first, first + count) of `array`: the array itself when that is all of it; a view of
+// its buffer when little of it is unused (copying a large result would cost more than the spare
+// bytes); else a copy, so a loose bound does not keep a mostly empty buffer alive.
 template <typename TypedArray>
-TypedArray FitTypedArray(Napi::Env env, const TypedArray& array, size_t count) {
+TypedArray FitTypedArray(Napi::Env env, const TypedArray& array, size_t first, size_t count) {
   const size_t capacity = array.ElementLength();
-  if (count == capacity) return array;
-  if (count >= capacity - capacity / 8) return TypedArray::New(env, count, array.ArrayBuffer(), 0);
+  if (first == 0 && count == capacity) return array;
+  if (count >= capacity - capacity / 8) {
+    return TypedArray::New(env, count, array.ArrayBuffer(), array.ByteOffset() + first * array.ElementSize());
+  }
   TypedArray fitted = TypedArray::New(env, count);
-  if (count > 0) std::memcpy(fitted.Data(), array.Data(), count * array.ElementSize());
+  if (count > 0) std::memcpy(fitted.Data(), array.Data() + first, count * array.ElementSize());
   return fitted;
 }
 

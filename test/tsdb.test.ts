@@ -620,6 +620,87 @@ describe('tumbling windows', () => {
     );
   });
 
+  it('cuts long narrow-window reads into time ranges computed side by side: bit for bit one thread\'s windows', async () => {
+    // Over 64 Ki points with windows at least an eighth as many as the points, a read is cut
+    // into chunks (native/engine.cc, CutIntoChunks) whenever the machine has two cores. The same
+    // data read with queryThreads: 1 is the reference. Overlapping segments, unflushed points,
+    // gaps and a range that cuts blocks leave some chunks' window bounds loose (their windows are
+    // moved together afterwards).
+    const EVERY = ['1s', '7s', '1m'] as const;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          batches: fc.array(
+            fc.record({
+              offset: fc.integer({ min: 0, max: 3_000_000 }), // seconds from the series' origin
+              n: fc.integer({ min: 10_000, max: 60_000 }),
+              stride: fc.constantFrom(1, 5, 10, 60),
+              gapEvery: fc.integer({ min: 0, max: 20_000 }),
+              flush: fc.boolean(),
+              decimal: fc.boolean(),
+            }),
+            { minLength: 2, maxLength: 5 },
+          ),
+          every: fc.constantFrom(...EVERY),
+          cutStart: fc.integer({ min: 0, max: 200_000 }),
+          cutEnd: fc.integer({ min: 0, max: 200_000 }),
+          seed: fc.integer(),
+        }),
+        async ({ batches, every, cutStart, cutEnd, seed }) => {
+          let random = seed >>> 0;
+          const next = () => (random = (Math.imul(random, 1664525) + 1013904223) >>> 0);
+          const origin = 1_700_000_000_000_000n;
+          const dir = fs.mkdtempSync(path.join(tempDir(), 'split'));
+          let db = await sluice.open({ dir, durability: 'batch' });
+          let low = Infinity;
+          let high = -Infinity;
+          for (const batch of batches) {
+            const ts = new BigInt64Array(batch.n);
+            const values = new Float64Array(batch.n);
+            let t = batch.offset;
+            for (let i = 0; i < batch.n; i++) {
+              ts[i] = origin + BigInt(t) * 1_000_000n;
+              values[i] = batch.decimal ? (next() % 100_000) / 100 : (next() / 2 ** 32 - 0.5) * 1e6;
+              t += batch.stride + (batch.gapEvery > 0 && i % batch.gapEvery === batch.gapEvery - 1 ? 3600 : 0);
+            }
+            low = Math.min(low, batch.offset);
+            high = Math.max(high, t);
+            db.writeBatch('s', {}, ts, values);
+            if (batch.flush) await db.flush();
+          }
+          const start = origin + BigInt(low + cutStart) * 1_000_000n + 1n;
+          const end = origin + BigInt(high - cutEnd) * 1_000_000n - 1n;
+          const bytesOf = (column: Float64Array | BigInt64Array) => Buffer.from(column.buffer, column.byteOffset, column.byteLength);
+          const read = (database: Database) =>
+            OPS.map((op) => database.aggregateWindows({ series: 's', start, end, every, op })).map((result) => ({
+              starts: bytesOf(result.starts),
+              values: bytesOf(result.values),
+            }));
+          try {
+            const side = read(db);
+            await db.close();
+            // Reopened: the log puts the unflushed points back in memory, the same pieces as before.
+            db = await sluice.open({ dir, durability: 'batch', queryThreads: 1 });
+            const alone = read(db);
+            OPS.forEach((op, i) => {
+              expect(side[i]!.starts.equals(alone[i]!.starts), `${op} ${every} starts`).toBe(true);
+              expect(side[i]!.values.equals(alone[i]!.values), `${op} ${every} values`).toBe(true);
+            });
+          } finally {
+            await db.close();
+          }
+        },
+      ),
+      { numRuns: 12 },
+    );
+  });
+
+  it('refuses a queryThreads that is not an integer in 0..64', async () => {
+    for (const queryThreads of [-1, 65, 1.5, Number.NaN]) {
+      await expect(sluice.open({ dir: tempDir(), queryThreads })).rejects.toThrow(/queryThreads must be an integer in 0\.\.64/);
+    }
+  });
+
   it('answers windows wider than a block from block summaries and narrow ones by decoding', async () => {
     const db = await openDb(tempDir());
     const n = 20_000;

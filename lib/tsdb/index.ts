@@ -36,6 +36,10 @@ export interface OpenOptions {
    * bucket's start in `<series>.<op>_<every>` with the same tags (e.g. temp.avg_1m). Buckets are
    * recomputed from all the data whenever a flush brings points into them, late points included. */
   downsample?: DownsampleRule[];
+  /** Threads one read may use, the caller's included: narrow-window aggregates over many blocks
+   * are cut into time ranges computed side by side. Default 0: one per core, at most 8; 1 keeps
+   * every read on the calling thread. */
+  queryThreads?: number;
 }
 
 export interface DownsampleRule {
@@ -637,8 +641,12 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
     }
     return { series: checkSeries(rule.series), everyUs: parseDuration(rule.every, `downsample[${i}].every`), label: rule.every, opsMask };
   });
+  const queryThreads = options.queryThreads ?? 0;
+  if (!Number.isInteger(queryThreads) || queryThreads < 0 || queryThreads > 64) {
+    throw invalid(`queryThreads must be an integer in 0..64 (0: one per core, at most 8), got ${queryThreads}`);
+  }
   try {
-    const handle = native().addon.engineOpen(dir, code, syncIntervalMs, memtableBytes, retentionUs, compactionTrigger, downsample);
+    const handle = native().addon.engineOpen(dir, code, syncIntervalMs, memtableBytes, retentionUs, compactionTrigger, downsample, queryThreads);
     return new Database(handle, dir, durability, syncIntervalMs);
   } catch (error) {
     throw asSluiceError(error);
