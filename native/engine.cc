@@ -617,7 +617,7 @@ std::vector<WindowChunk> CutIntoChunks(const std::vector<Piece>& pieces, int64_t
 }  // namespace
 
 bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, int64_t every_us, AggregateOp op,
-                              const std::function<WindowColumns(size_t)>& allocate, size_t& first,
+                              const std::function<ResultColumns(size_t)>& allocate, size_t& first,
                               size_t& count, EngineError& error) {
   first = count = 0;
   ReadSnapshot snapshot;
@@ -659,13 +659,13 @@ bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, 
     capacity += chunk.capacity;
   }
   // Allocated here, on the calling thread (it may create JavaScript objects), once.
-  const WindowColumns columns = allocate(capacity);
+  const ResultColumns columns = allocate(capacity);
 
   // Sums and averages take a run's sum from running totals (one subtraction); the other ops need
   // the values themselves.
   const bool cumulative = op == AggregateOp::kSum || op == AggregateOp::kAvg || op == AggregateOp::kCount;
   auto compute = [&](WindowChunk& chunk, unsigned decode_helpers) {
-    WindowAggregator windows(every_us, op, columns.starts + chunk.offset, columns.values + chunk.offset,
+    WindowAggregator windows(every_us, op, columns.times + chunk.offset, columns.values + chunk.offset,
                              chunk.capacity);
     ParallelBlockDecoder decoder(jobs_in(chunk.first_piece, chunk.end_piece), cumulative, decode_helpers);
     const bool ok = VisitGroupRange(
@@ -714,7 +714,7 @@ bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, 
   for (size_t i = 1; i < chunks.size(); ++i) anchor = chunks[i].count > chunks[anchor].count ? i : anchor;
   auto move = [&](const WindowChunk& chunk, size_t to) {
     if (chunk.offset == to || chunk.count == 0) return;
-    std::memmove(columns.starts + to, columns.starts + chunk.offset, chunk.count * sizeof(int64_t));
+    std::memmove(columns.times + to, columns.times + chunk.offset, chunk.count * sizeof(int64_t));
     std::memmove(columns.values + to, columns.values + chunk.offset, chunk.count * sizeof(double));
   };
   first = chunks[anchor].offset;
@@ -756,20 +756,31 @@ bool Engine::Aggregate(std::string_view key, int64_t start, int64_t end, Aggrega
   return true;
 }
 
-bool Engine::Scan(std::string_view key, int64_t start, int64_t end, size_t limit, std::vector<int64_t>& timestamps,
-                  std::vector<double>& values, EngineError& error) {
-  timestamps.clear();
-  values.clear();
+bool Engine::Scan(std::string_view key, int64_t start, int64_t end, size_t limit,
+                  const std::function<ResultColumns(size_t)>& allocate, size_t& count, EngineError& error) {
+  count = 0;
   ReadSnapshot snapshot;
   Snapshot(key, start, end, snapshot);
+  uint64_t points = 0;
+  for (const Piece& piece : snapshot.pieces) {
+    points += piece.segment ? (*piece.blocks)[piece.block].count : piece.memory_timestamps->size();
+  }
+  // Written straight into the result, allocated once from a bound on the points (a copy per point
+  // from a block's decode buffer, which stays in cache, instead of growing vectors and copying
+  // them out).
+  const size_t capacity = static_cast<size_t>(std::min<uint64_t>(limit, points));
+  const ResultColumns columns = allocate(capacity);
   std::string message;
   std::vector<int64_t> block_ts;
   std::vector<double> block_values;
   auto take = [&](const std::vector<int64_t>& ts, const std::vector<double>& v) {
-    const size_t n = std::min(ts.size(), limit - timestamps.size());
-    timestamps.insert(timestamps.end(), ts.begin(), ts.begin() + static_cast<ptrdiff_t>(n));
-    values.insert(values.end(), v.begin(), v.begin() + static_cast<ptrdiff_t>(n));
-    return timestamps.size() < limit;
+    const size_t n = std::min(ts.size(), capacity - count);
+    if (n > 0) {
+      std::memcpy(columns.times + count, ts.data(), n * sizeof(int64_t));
+      std::memcpy(columns.values + count, v.data(), n * sizeof(double));
+    }
+    count += n;
+    return count < capacity;
   };
   const bool ok = VisitGroups(
       snapshot, start, end,
@@ -785,6 +796,22 @@ bool Engine::Scan(std::string_view key, int64_t start, int64_t end, size_t limit
     return false;
   }
   return true;
+}
+
+bool Engine::Scan(std::string_view key, int64_t start, int64_t end, size_t limit, std::vector<int64_t>& timestamps,
+                  std::vector<double>& values, EngineError& error) {
+  size_t count = 0;
+  const bool ok = Scan(
+      key, start, end, limit,
+      [&](size_t capacity) {
+        timestamps.resize(capacity);
+        values.resize(capacity);
+        return ResultColumns{timestamps.data(), values.data()};
+      },
+      count, error);
+  timestamps.resize(ok ? count : 0);
+  values.resize(ok ? count : 0);
+  return ok;
 }
 
 void Engine::CompactionLoop() {

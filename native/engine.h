@@ -32,9 +32,10 @@ struct DownsampleRule {
   uint8_t ops_mask = 0;  // bit i: AggregateOp i
 };
 
-// Where AggregateWindows writes its windows: two columns of at least the capacity it asked for.
-struct WindowColumns {
-  int64_t* starts;
+// Where a read writes its result (windows' starts or points' timestamps, and values): two columns
+// of at least the capacity it asked for.
+struct ResultColumns {
+  int64_t* times;
   double* values;
 };
 
@@ -89,9 +90,14 @@ class Engine {
   // written once, in place); the windows are elements [first, first + count) of it. Blocks inside
   // one window answer from their summary.
   bool AggregateWindows(std::string_view key, int64_t start, int64_t end, int64_t every_us, AggregateOp op,
-                        const std::function<WindowColumns(size_t)>& allocate, size_t& first, size_t& count,
+                        const std::function<ResultColumns(size_t)>& allocate, size_t& first, size_t& count,
                         EngineError& error);
-  // Up to `limit` points of `key` with start <= t <= end, in time order, deduplicated.
+  // Up to `limit` points of `key` with start <= t <= end, in time order, deduplicated: written to
+  // the columns `allocate(capacity)` returns (called once, with a bound on the points), `count`
+  // of them.
+  bool Scan(std::string_view key, int64_t start, int64_t end, size_t limit,
+            const std::function<ResultColumns(size_t)>& allocate, size_t& count, EngineError& error);
+  // The same into vectors.
   bool Scan(std::string_view key, int64_t start, int64_t end, size_t limit, std::vector<int64_t>& timestamps,
             std::vector<double>& values, EngineError& error);
 

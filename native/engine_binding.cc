@@ -298,7 +298,7 @@ Napi::Value EngineAggregateWindows(const Napi::CallbackInfo& info) {
       [&](size_t capacity) {
         starts = UninitializedTypedArray<Napi::BigInt64Array>(env, capacity);
         values = UninitializedTypedArray<Napi::Float64Array>(env, capacity);
-        return WindowColumns{starts.Data(), values.Data()};
+        return ResultColumns{starts.Data(), values.Data()};
       },
       first, count, error);
   if (!ok) ThrowEngineError(env, error);
@@ -313,13 +313,22 @@ Napi::Value EngineScan(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const ReadArguments read = RequireReadArguments(info);
   const size_t limit = RequireCount(info, 5, size_t{1} << 24);
-  std::vector<int64_t> timestamps;
-  std::vector<double> values;
+  Napi::BigInt64Array timestamps;
+  Napi::Float64Array values;
+  size_t count = 0;
   EngineError error;
-  if (!read.handle.engine->Scan(read.key, read.start, read.end, limit, timestamps, values, error)) ThrowEngineError(env, error);
+  const bool ok = read.handle.engine->Scan(
+      read.key, read.start, read.end, limit,
+      [&](size_t capacity) {
+        timestamps = UninitializedTypedArray<Napi::BigInt64Array>(env, capacity);
+        values = UninitializedTypedArray<Napi::Float64Array>(env, capacity);
+        return ResultColumns{timestamps.Data(), values.Data()};
+      },
+      count, error);
+  if (!ok) ThrowEngineError(env, error);
   Napi::Object out = Napi::Object::New(env);
-  out.Set("timestamps", ToTypedArray<Napi::BigInt64Array>(env, timestamps));
-  out.Set("values", ToTypedArray<Napi::Float64Array>(env, values));
+  out.Set("timestamps", FitTypedArray(env, timestamps, 0, count));
+  out.Set("values", FitTypedArray(env, values, 0, count));
   return out;
 }
 
