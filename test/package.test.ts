@@ -91,6 +91,46 @@ describe('the npm package', () => {
     expect([required.client, imported.client, imported.start]).toEqual(['function', 'function', 'function']);
   });
 
+  it('type-checks in a strict TypeScript project without the DOM library and without skipLibCheck', () => {
+    // The typings must stand on es2022 and @types/node alone (the WebAssembly JS API is declared
+    // by TypeScript only in its DOM library, which a Node project need not have).
+    const typed = path.join(temp.dir, 'typed');
+    fs.mkdirSync(path.join(typed, 'node_modules', '@types'), { recursive: true });
+    fs.symlinkSync(path.join(project, 'node_modules', 'sluice'), path.join(typed, 'node_modules', 'sluice'));
+    fs.symlinkSync(path.join(repoRoot, 'node_modules', '@types', 'node'), path.join(typed, 'node_modules', '@types', 'node'));
+    fs.writeFileSync(path.join(typed, 'package.json'), JSON.stringify({ name: 'typed', private: true, type: 'module' }));
+    fs.writeFileSync(
+      path.join(typed, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', lib: ['es2022'], types: ['node'],
+          strict: true, skipLibCheck: false, noEmit: true,
+        },
+      }),
+    );
+    fs.writeFileSync(
+      path.join(typed, 'index.ts'),
+      [
+        "import { open, startServer, startWorkflows, type WindowResult } from 'sluice';",
+        "import { SluiceClient } from 'sluice/client';",
+        "const db = await open({ dir: './data', queryThreads: 2 });",
+        "const windows: WindowResult = db.aggregateWindows({ series: 't', every: '1s', op: 'avg' });",
+        'const runtime = await startWorkflows(db, {});',
+        "const server = await startServer({ dataDir: './served', port: 0, cors: false });",
+        "const client = new SluiceClient({ url: 'http://127.0.0.1:1' });",
+        'console.log(windows.starts.length, runtime, server, client);',
+        // A misuse the typings must catch:
+        "// @ts-expect-error op is one of the aggregate ops",
+        "db.aggregate({ series: 't', op: 'median' });",
+      ].join('\n'),
+    );
+    const result = spawnSync(process.execPath, [path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', typed], {
+      encoding: 'utf8',
+    });
+    expect(result.stdout + result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+
   it('gives browsers the client bundle: through the browser condition (bundlers) and as sluice/client/browser', async () => {
     const { build } = await import('esbuild');
     const bundled = await build({
