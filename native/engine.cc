@@ -127,7 +127,13 @@ bool Engine::Start(EngineError& error) {
   flush_thread_ = std::thread(&Engine::FlushLoop, this);
   compaction_thread_ = std::thread(&Engine::CompactionLoop, this);
   std::unique_lock<std::shared_mutex> lock(state_mutex_);
-  MaybeFreezeLocked(lock);
+  // Points the log gave back may be ones whose rollups a crash lost: flushing them now writes
+  // those rollups again, instead of when the memtable next fills.
+  if (!options_.downsample.empty() && recovery_.points > 0 && active_->bytes() > 0) {
+    FreezeLocked();
+  } else {
+    MaybeFreezeLocked(lock);
+  }
   return true;
 }
 
@@ -323,6 +329,13 @@ bool Engine::WriteImmutable(EngineError& error) {
     flush_finishing_ = false;
   }
   flush_wake_.notify_all();
+  // The flushed points' log goes only once their rollups are in the log and synced: a crash
+  // before that replays the points, and their next flush writes the rollups again.
+  if (!options_.downsample.empty() && options_.durability != Durability::kNone && !wal_.Sync(message)) {
+    std::unique_lock<std::shared_mutex> lock(state_mutex_);
+    background_error_ = "downsampling: " + message;
+    return true;  // the segment is written; the log stays until a later flush deletes it
+  }
   wal_.DeleteThrough(wal_sequence);
   return true;
 }
