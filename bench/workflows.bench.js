@@ -167,19 +167,25 @@ async function deployAndLatency(root, rows) {
   // Timestamps on the wall clock as the guest's WASI clock reads it, unique per point.
   const clockUs = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
   // The same query on the main thread, for the part of the latency before the hop to the worker.
-  const onMain = [];
-  const mainLive = db.live('LAST:ticks:[]', (event) => {
-    if (event.value !== 999999) onMain.push(clockUs() - event.timestamp);
-  });
   const perTick = (RATE * TICK_MS) / 1000;
   const ticks = (SECONDS * 1000) / TICK_MS;
+  // Samples in typed arrays allocated up front: growing JS arrays of numbers would be the load
+  // generator's own garbage, surviving scavenges on the thread being measured.
+  const onMain = new Float64Array(ticks * perTick);
+  let onMainCount = 0;
+  const mainLive = db.live('LAST:ticks:[]', (event) => {
+    if (event.value !== 999999 && onMainCount < onMain.length) onMain[onMainCount++] = clockUs() - event.timestamp;
+  });
+  const burstUs = new Float64Array(ticks);
   let last = 0;
   const wallStart = process.hrtime.bigint();
   for (let tick = 0; tick < ticks; tick++) {
+    const burstStart = performance.now();
     for (let i = 0; i < perTick; i++) {
       last = Math.max(last + 1, clockUs());
       db.write('ticks', { symbol: 'ACME' }, last, 100 + (i % 7));
     }
+    burstUs[tick] = (performance.now() - burstStart) * 1000;
     // Pace to the rate: yield at least once per tick, sleep (not spin) when ahead, so the
     // worker's core is not taken by the load generator.
     const due = wallStart + BigInt((tick + 1) * TICK_MS * 1e6);
@@ -202,17 +208,20 @@ async function deployAndLatency(root, rows) {
     return NaN;
   };
   const status = runtime.status('latency');
+  burstUs.sort();
   rows.push([
     `write() → the workflow's guest has the event, at ${RATE.toLocaleString('en')} points/s`,
     `p50 ≤ ${at(0.5)} µs, p99 ≤ ${at(0.99)} µs`,
-    `max ≤ ${at(1)} µs; ${total.toLocaleString('en')} events of ${(ticks * perTick).toLocaleString('en')} writes (${status.handles[0].dropped} dropped), measured in the guest (WASI clock − point time, 10 µs buckets); db.write paced per ${TICK_MS} ms tick on the main thread, live query there, ring to a worker; target p99 ≤ 1 ms`,
+    `max ≤ ${at(1)} µs; ${total.toLocaleString('en')} events of ${(ticks * perTick).toLocaleString('en')} writes (${status.handles[0].dropped} dropped), measured in the guest (WASI clock − point time, 10 µs buckets); ` +
+      `one db.write per point, in bursts of ${perTick} per ${TICK_MS} ms tick on the main thread (a burst takes p50 ${percentile(burstUs, 0.5).toFixed(0)} µs, p99 ${percentile(burstUs, 0.99).toFixed(0)} µs); ` +
+      `a point's latency counts from its own write(), so it includes the rest of its burst (live events go out when the writing turn ends); live query on the main thread, ring to a worker; target p99 ≤ 1 ms`,
   ]);
   mainLive.close();
-  onMain.sort((a, b) => a - b);
+  const mainSamples = onMain.subarray(0, onMainCount).sort();
   rows.push([
     `  of which: write() → the same live query's callback on the main thread`,
-    `p50 ${percentile(onMain, 0.5)} µs, p99 ${percentile(onMain, 0.99)} µs`,
-    `max ${onMain[onMain.length - 1]} µs; the same points, in the same run`,
+    `p50 ${percentile(mainSamples, 0.5)} µs, p99 ${percentile(mainSamples, 0.99)} µs`,
+    `max ${mainSamples[mainSamples.length - 1]} µs; the same points, in the same run`,
   ]);
   await runtime.close();
   await db.close();
@@ -233,7 +242,7 @@ async function ringHop(rows) {
      (async () => {
        for (;;) {
          const signal = ring.signalValue;
-         ring.drain((r) => seen.push(now() - new DataView(r.payload.buffer).getFloat64(0, true)));
+         ring.drain((instance, handle, sequence, bytes, start) => seen.push(now() - new DataView(bytes.buffer, bytes.byteOffset + start).getFloat64(0, true)));
          await ring.waitForSignal(signal, 60000);
        }
      })();`,

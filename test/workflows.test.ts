@@ -6,7 +6,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
-import { countingGuest, eachEvent, EVENT_VALUE, guest, until } from './helpers/guests.js';
+import { countingGuest, eachEvent, echoGuest, EVENT_VALUE, guest, until } from './helpers/guests.js';
 import { makeTempDir } from './helpers/paths.js';
 import { sluice } from './helpers/sluice.js';
 
@@ -35,58 +35,178 @@ function results(db: Database): Map<number, number> {
   return out;
 }
 
+const internals = createRequire(import.meta.url);
+const { EventRing } = internals('../dist/lib/workflows/event-ring.js') as typeof import('../dist/lib/workflows/event-ring.js');
+const { EventQueue } = internals('../dist/lib/workflows/event-queue.js') as typeof import('../dist/lib/workflows/event-queue.js');
+const { eventJson, eventJsonRoom, writeEventJson } = internals('../dist/lib/workflows/event-json.js') as typeof import('../dist/lib/workflows/event-json.js');
+type LiveEvent = Parameters<typeof eventJson>[0];
+
+/** Events of the documented shape: any tags and series text (multi-byte UTF-8 included), any value. */
+const arbitraryEvent = fc.record(
+  {
+    timestamp: fc.oneof(fc.integer({ min: -(2 ** 53) + 1, max: 2 ** 53 - 1 }), fc.integer({ min: 0, max: 10 ** 6 })),
+    value: fc.option(fc.oneof(fc.double(), fc.integer(), fc.constantFrom(-0, 2 ** 53, 1e21, -1e-7, 5e-324)), { nil: null }),
+    tags: fc.dictionary(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'grapheme' }), { maxKeys: 4 }),
+    producers: fc.array(fc.nat(), { maxLength: 3 }),
+    series: fc.string({ unit: 'grapheme', maxLength: 20 }),
+    window: fc.record({ start: fc.integer(), end: fc.integer() }),
+  },
+  { requiredKeys: ['timestamp', 'value', 'tags', 'producers', 'series'] },
+);
+
+function documentedJson(event: LiveEvent): string {
+  return JSON.stringify({
+    timestamp: event.timestamp,
+    value: event.value,
+    tags: Object.entries(event.tags).map(([k, v]) => `${k}=${v}`),
+    producers: event.producers,
+    series: event.series,
+    ...(event.window ? { window: event.window } : {}),
+  });
+}
+
 describe('event ring', () => {
   it('hands records over in order, whole, across wrap-arounds, refusing what does not fit (property)', () => {
-    const { EventRing } = createRequire(import.meta.url)('../dist/lib/workflows/event-ring.js') as typeof import('../dist/lib/workflows/event-ring.js');
     fc.assert(
       fc.property(fc.array(fc.oneof(fc.string({ unit: 'grapheme', maxLength: 120 }), fc.constant(null)), { maxLength: 300 }), fc.boolean(), (steps, asBytes) => {
         const producer = new EventRing(1024);
         const consumer = new EventRing(producer.buffer);
         const expected: string[] = [];
         const got: string[] = [];
+        const take = (instance: number, handle: number, sequence: number, bytes: Uint8Array, start: number, end: number) =>
+          got.push(`${instance}/${handle}/${sequence}/${Buffer.from(bytes.subarray(start, end)).toString('utf8')}`);
         let sequence = 0;
         for (const step of steps) {
           if (step === null) {
-            consumer.drain((r) => got.push(`${r.instance}/${r.handle}/${r.sequence}/${Buffer.from(r.payload).toString('utf8')}`));
+            consumer.drain(take);
             continue;
           }
           sequence++;
           const ok = asBytes ? producer.push(7, 9, sequence, Buffer.from(step, 'utf8')) : producer.pushText(7, 9, sequence, step);
           if (ok) expected.push(`7/9/${sequence}/${step}`);
         }
-        consumer.drain((r) => got.push(`${r.instance}/${r.handle}/${r.sequence}/${Buffer.from(r.payload).toString('utf8')}`));
+        consumer.drain(take);
         expect(got).toEqual(expected);
       }),
       { numRuns: 500 },
     );
   });
+
+  it('carries event JSON written in place (reserve, writeEventJson, commit) through wrap-arounds into a worker queue (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(arbitraryEvent, fc.constant(null)), { maxLength: 200 }), (steps) => {
+        const producer = new EventRing(4096);
+        const consumer = new EventRing(producer.buffer);
+        const queue = new EventQueue();
+        const expected: Array<[number, string]> = [];
+        const got: Array<[number, string]> = [];
+        const takeAll = () => {
+          consumer.drain((_instance, _handle, sequence, bytes, start, end) => queue.push(sequence, bytes, start, end));
+          // Take only some of them, so that the queue holds events across drains.
+          while (queue.length > got.length % 3) {
+            const sequence = queue.firstSequence!;
+            got.push([sequence, Buffer.from(queue.shift()!).toString('utf8')]);
+          }
+        };
+        let sequence = 0;
+        for (const step of steps) {
+          if (step === null) {
+            takeAll();
+            continue;
+          }
+          sequence++;
+          const at = producer.reserve(eventJsonRoom(step));
+          if (at < 0) continue;
+          producer.commit(1, 2, sequence, writeEventJson(step, producer.bytes, at));
+          expected.push([sequence, documentedJson(step)]);
+        }
+        takeAll();
+        while (queue.length > 0) got.push([queue.firstSequence!, Buffer.from(queue.shift()!).toString('utf8')]);
+        expect(got).toEqual(expected);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('worker event queue', () => {
+  it('gives back what was pushed, in order, whatever the sizes and interleaving (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.uint8Array({ maxLength: 2000 }), fc.constant(null)), { maxLength: 400 }), (steps) => {
+        const queue = new EventQueue();
+        const model: Array<[number, Uint8Array]> = [];
+        let sequence = 0;
+        for (const step of steps) {
+          if (step === null) {
+            const first = model.shift();
+            expect(queue.firstSequence).toBe(first?.[0]);
+            const taken = queue.shift();
+            expect(taken === undefined ? undefined : [...taken]).toEqual(first === undefined ? undefined : [...first[1]]);
+          } else {
+            // The payload sits inside larger bytes, as it does in the ring.
+            const bytes = new Uint8Array(step.length + 10);
+            bytes.set(step, 5);
+            queue.push(++sequence, bytes, 5, 5 + step.length);
+            bytes.fill(0xff); // the queue copied it
+            model.push([sequence, step]);
+          }
+          expect(queue.length).toBe(model.length);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
 
 describe('event JSON', () => {
-  it('is what JSON.stringify gives for the documented shape (property)', () => {
-    const { eventJson } = createRequire(import.meta.url)('../dist/lib/workflows/runtime.js') as typeof import('../dist/lib/workflows/runtime.js');
+  it('is what JSON.stringify gives for the documented shape, as a string and written as bytes (property)', () => {
     fc.assert(
-      fc.property(
-        fc.record({
-          timestamp: fc.integer({ min: -(2 ** 53) + 1, max: 2 ** 53 - 1 }),
-          value: fc.option(fc.double(), { nil: null }),
-          tags: fc.dictionary(fc.string(), fc.string()),
-          producers: fc.array(fc.nat()),
-          series: fc.string(),
-        }),
-        (event) => {
-          const expected = JSON.stringify({
-            timestamp: event.timestamp,
-            value: event.value,
-            tags: Object.entries(event.tags).map(([k, v]) => `${k}=${v}`),
-            producers: event.producers,
-            series: event.series,
-          });
-          expect(eventJson(event)).toBe(expected);
-        },
-      ),
-      { numRuns: 2000 },
+      fc.property(arbitraryEvent, fc.integer({ min: 0, max: 64 }), (event, offset) => {
+        const expected = documentedJson(event);
+        expect(eventJson(event)).toBe(expected);
+        const target = new Uint8Array(offset + eventJsonRoom(event)).fill(0xee);
+        const length = writeEventJson(event, target, offset);
+        expect(Buffer.from(target.subarray(offset, offset + length)).toString('utf8')).toBe(expected);
+        expect(Buffer.byteLength(expected)).toBe(length);
+      }),
+      { numRuns: 3000 },
     );
+  });
+
+  it('follows tag sets by content, not by object: changed tags on one object and many tag sets per series', () => {
+    const tags: Record<string, string> = { sensor: 'a' };
+    const event = (t: Record<string, string>, series = 'temp'): LiveEvent => ({ timestamp: 1, value: 2, tags: t, series, producers: [] });
+    const bytesOf = (e: LiveEvent) => {
+      const target = new Uint8Array(eventJsonRoom(e));
+      return Buffer.from(target.subarray(0, writeEventJson(e, target, 0))).toString('utf8');
+    };
+    expect(bytesOf(event(tags))).toBe(documentedJson(event(tags)));
+    tags.sensor = 'b';
+    expect(bytesOf(event(tags))).toBe(documentedJson(event({ sensor: 'b' })));
+    tags.room = 'kitchen';
+    expect(bytesOf(event(tags))).toContain('"tags":["sensor=b","room=kitchen"]');
+    for (let i = 0; i < 100; i++) expect(bytesOf(event({ sensor: `${i % 40}` }))).toBe(documentedJson(event({ sensor: `${i % 40}` })));
+    expect(bytesOf(event({ sensor: 'b' }, 'other'))).toContain('"series":"other"');
+  });
+});
+
+describe('live events to a guest', () => {
+  it('arrive as the documented JSON, multi-byte tags included, while the ring wraps around many times', async () => {
+    const received: string[] = [];
+    const { db, runtime } = await setup({ writeback: (_producer, data) => received.push(Buffer.from(data).toString('utf8')) > 0 });
+    await runtime.deploy({ name: 'echo', module: await echoGuest('LAST:echoed:[]') });
+    await until('the guest registered its query', () => runtime.status('echo').handles[0]?.handle);
+    // ~1.2 KB per event: 6000 events go round the 4 MiB ring about twice.
+    const tags = { place: 'Zürich 東京 😀'.repeat(40), kind: 'ü' };
+    const expected: string[] = [];
+    for (let i = 0; i < 6000; i++) {
+      db.write('echoed', tags, 1_000_000 + i, i + 0.5, { producer: 7 });
+      expected.push(JSON.stringify({ timestamp: 1_000_000 + i, value: i + 0.5, tags: ['place=' + tags.place, 'kind=ü'], producers: [7], series: 'echoed' }));
+      if (i % 500 === 499) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await until('every event came back', () => received.length >= expected.length);
+    expect(received).toEqual(expected);
+    expect(runtime.status('echo').handles[0]!.dropped).toBe(0);
   });
 });
 

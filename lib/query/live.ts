@@ -139,7 +139,12 @@ export class LiveQuery {
   poll(): LiveEvent | undefined {
     if (this.#head >= this.#events.length) return undefined;
     const event = this.#events[this.#head++]!;
-    if (this.#head > 1024 && this.#head * 2 > this.#events.length) {
+    if (this.#head === this.#events.length) {
+      // Drained: let go of the delivered events now rather than after 1024 more, so that they die
+      // young instead of being copied by the next scavenge.
+      this.#events.length = 0;
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#events.length) {
       this.#events = this.#events.slice(this.#head);
       this.#head = 0;
     }

@@ -169,7 +169,10 @@ function flattenTags(tags: unknown): string[] {
     throw invalid('tags must be an object of string values, such as { sensor: "1" }');
   }
   const flat: string[] = [];
-  for (const [key, value] of Object.entries(tags)) {
+  // for-in with hasOwn visits what Object.entries would, without an array per tag.
+  for (const key in tags) {
+    if (!Object.hasOwn(tags, key)) continue;
+    const value = (tags as Record<string, unknown>)[key];
     if (typeof value !== 'string') {
       throw invalid(`tag "${key}" must be a string, got ${typeof value}${typeof value === 'number' ? ` (use "${value}")` : ''}`);
     }

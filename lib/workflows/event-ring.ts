@@ -14,12 +14,12 @@ const HEADER_INTS = 4;
 const RECORD_HEADER = 24;
 const WRAP_MARK = 0xffffffff;
 
-export interface RingRecord {
-  instance: number;
-  handle: number;
-  sequence: number;
-  payload: Uint8Array;
-}
+/**
+ * Receives one record in EventRing.drain: its payload is `bytes[start, end)`, the ring's own memory
+ * (no copy, no view object per record). Valid only during the call: the producer reuses the bytes
+ * once the read position moves, so copy what you keep.
+ */
+export type RecordHandler = (instance: number, handle: number, sequence: number, bytes: Uint8Array, start: number, end: number) => void;
 
 const encoder = new TextEncoder();
 
@@ -33,6 +33,10 @@ export class EventRing {
   readonly #data: Uint8Array;
   readonly #view: DataView;
   readonly #capacity: number;
+  /** Producer: the record reserve() made room for (-1: none), where WRITE goes, its payload room. */
+  #reservedAt = -1;
+  #reservedNext = 0;
+  #reservedRoom = 0;
 
   /** A new ring of `capacity` bytes (a power of two), or a view of an existing one's buffer. */
   constructor(capacityOrBuffer: number | SharedArrayBuffer) {
@@ -59,10 +63,11 @@ export class EventRing {
   /** Producer: appends one record; false when it does not fit now (nothing is written). */
   push(instance: number, handle: number, sequence: number, payload: Uint8Array): boolean {
     if (payload.length > this.maxPayload) throw new RangeError(`a ring record holds at most ${this.maxPayload} bytes, got ${payload.length}`);
-    return this.#append(instance, handle, sequence, payload.length, (at) => {
-      this.#data.set(payload, at);
-      return payload.length;
-    });
+    const at = this.reserve(payload.length);
+    if (at < 0) return false;
+    this.#data.set(payload, at);
+    this.commit(instance, handle, sequence, payload.length);
+    return true;
   }
 
   /**
@@ -72,33 +77,56 @@ export class EventRing {
   pushText(instance: number, handle: number, sequence: number, text: string): boolean {
     const worst = text.length * 3;
     if (worst > this.maxPayload) return this.push(instance, handle, sequence, Buffer.from(text, 'utf8'));
-    return this.#append(instance, handle, sequence, worst, (at) => encoder.encodeInto(text, this.#data.subarray(at, at + worst)).written);
+    const at = this.reserve(worst);
+    if (at < 0) return false;
+    const { written } = encoder.encodeInto(text, this.#data.subarray(at, at + worst));
+    this.commit(instance, handle, sequence, written);
+    return true;
   }
 
-  /** Reserves room for a payload of up to `room` bytes, lets `fill` write it at the offset it is
-   * given (returning its length), then publishes the record. */
-  #append(instance: number, handle: number, sequence: number, room: number, fill: (at: number) => number): boolean {
+  /** The ring's payload memory: a producer writes a reserved payload here, at reserve()'s offset. */
+  get bytes(): Uint8Array {
+    return this.#data;
+  }
+
+  /**
+   * Producer: makes room for a payload of up to `room` bytes (at most maxPayload) and returns the
+   * offset in `bytes` to write it at, or -1 when it may not fit now. Nothing is visible to the
+   * consumer until commit(); a second reserve() before it replaces the first.
+   */
+  reserve(room: number): number {
+    if (room > this.maxPayload) throw new RangeError(`a ring record holds at most ${this.maxPayload} bytes, asked for ${room}`);
     const write = Atomics.load(this.#header, WRITE) >>> 0;
     const read = Atomics.load(this.#header, READ) >>> 0;
     const used = (write - read) >>> 0;
     const size = align8(RECORD_HEADER + room);
     let at = write % this.#capacity;
     const tail = this.#capacity - at;
-    if (used + (size <= tail ? size : tail + size) > this.#capacity) return false;
+    if (used + (size <= tail ? size : tail + size) > this.#capacity) return -1;
     let next = write;
     if (size > tail) {
-      // The record would straddle the end: mark the tail as skipped and start over at 0.
-      this.#view.setUint32(at, WRAP_MARK, true);
+      // The record would straddle the end: it starts over at 0 (commit marks the tail skipped).
       next = (next + tail) >>> 0;
       at = 0;
     }
-    const length = fill(at + RECORD_HEADER);
+    this.#reservedAt = at;
+    this.#reservedNext = next;
+    this.#reservedRoom = room;
+    return at + RECORD_HEADER;
+  }
+
+  /** Producer: publishes the payload of `length` bytes written after the last reserve(). */
+  commit(instance: number, handle: number, sequence: number, length: number): void {
+    const at = this.#reservedAt;
+    if (at < 0 || length > this.#reservedRoom) throw new RangeError(`commit of ${length} bytes without a reserve() of that much room`);
+    this.#reservedAt = -1;
+    const write = Atomics.load(this.#header, WRITE) >>> 0;
+    if (this.#reservedNext !== write) this.#view.setUint32(write % this.#capacity, WRAP_MARK, true);
     this.#view.setUint32(at, instance, true);
     this.#view.setUint32(at + 4, handle, true);
     this.#view.setFloat64(at + 8, sequence, true);
     this.#view.setUint32(at + 16, length, true);
-    Atomics.store(this.#header, WRITE, (next + align8(RECORD_HEADER + length)) | 0);
-    return true;
+    Atomics.store(this.#header, WRITE, (this.#reservedNext + align8(RECORD_HEADER + length)) | 0);
   }
 
   /** Producer: wakes the consumer after one or more pushes. */
@@ -127,7 +155,7 @@ export class EventRing {
   }
 
   /** Consumer: hands every record written so far to `onRecord`, oldest first; returns how many. */
-  drain(onRecord: (record: RingRecord) => void): number {
+  drain(onRecord: RecordHandler): number {
     const write = Atomics.load(this.#header, WRITE) >>> 0;
     let read = Atomics.load(this.#header, READ) >>> 0;
     let count = 0;
@@ -139,12 +167,8 @@ export class EventRing {
         continue;
       }
       const length = this.#view.getUint32(at + 16, true);
-      onRecord({
-        instance,
-        handle: this.#view.getUint32(at + 4, true),
-        sequence: this.#view.getFloat64(at + 8, true),
-        payload: this.#data.slice(at + RECORD_HEADER, at + RECORD_HEADER + length),
-      });
+      // Offsets, not a copy: a copy per record would be an ArrayBuffer per event for the GC to sweep.
+      onRecord(instance, this.#view.getUint32(at + 4, true), this.#view.getFloat64(at + 8, true), this.#data, at + RECORD_HEADER, at + RECORD_HEADER + length);
       read = (read + align8(RECORD_HEADER + length)) >>> 0;
       count++;
     }

@@ -17,9 +17,12 @@ import type { AbiReport } from '../wasm/abi.js';
 import { readModuleInfo, type ModuleInfo } from '../wasm/module-info.js';
 import { checkModule, PREPARATION_VERSION } from '../wasm/prepare.js';
 import { prepareInWorker } from '../wasm/prepare-worker.js';
+import { eventJson, eventJsonRoom, writeEventJson } from './event-json.js';
 import { EventRing } from './event-ring.js';
 import type { FromWorker, InstanceState, ToWorker, WorkerBatch, WorkerSettings } from './protocol.js';
 import { checkWorkflowName, WorkflowStore, type Deployment, type PersistedHandle, type WorkflowLimits } from './store.js';
+
+export { eventJson } from './event-json.js';
 
 export interface WorkflowRuntimeOptions {
   /** Worker threads shared by all workflows (default 1). */
@@ -85,18 +88,16 @@ export interface WorkflowStatus {
   handles: HandleStatus[];
 }
 
-interface PendingEvent {
-  sequence: number;
-  /** The event JSON (encoded into the ring when sent). */
-  payload: string;
-  timestamp: number;
-}
-
 interface LiveHandle {
   text: string;
   occurrence: number;
   live: LiveQuery | undefined;
-  backlog: PendingEvent[];
+  /**
+   * Events not acknowledged yet, oldest first, with consecutive sequences ending at
+   * nextSequence - 1. Kept as the live query's own event objects: their JSON is written straight
+   * into the ring when sent (and again if they are sent again), so no string per event stays alive.
+   */
+  backlog: LiveEvent[];
   nextSequence: number;
   /** Newest sequence handed to the ring for the current instance. */
   sent: number;
@@ -178,19 +179,20 @@ function checkEnv(env: unknown): Record<string, string> {
   return { ...(env as Record<string, string>) };
 }
 
-/** The `"tags":[...]` text of a tags object; events of one series share the object. */
-const tagsJsonCache = new WeakMap<object, string>();
+/** The sequence of the oldest event in a handle's backlog (nextSequence when it is empty). */
+function firstSequence(handle: LiveHandle): number {
+  return handle.nextSequence - handle.backlog.length;
+}
 
-/** The event a guest reads from u_poll_handle (docs/workflows.md#abi), built as text: one per event. */
-export function eventJson(event: LiveEvent): string {
-  let tags = tagsJsonCache.get(event.tags);
-  if (tags === undefined) {
-    tags = JSON.stringify(Object.entries(event.tags).map(([key, value]) => `${key}=${value}`));
-    tagsJsonCache.set(event.tags, tags);
-  }
-  const value = event.value !== null && Number.isFinite(event.value) ? String(event.value) : 'null';
-  const window = event.window ? `,"window":{"start":${event.window.start},"end":${event.window.end}}` : '';
-  return `{"timestamp":${event.timestamp},"value":${value},"tags":${tags},"producers":[${event.producers.join(',')}],"series":${JSON.stringify(event.series)}${window}}`;
+/** Writes an event's JSON into the ring as one record; false when the ring has no room now. */
+function pushEvent(ring: EventRing, instance: number, handle: number, sequence: number, event: LiveEvent): boolean {
+  const room = eventJsonRoom(event);
+  // Events too large for the ring's bound take the string path, which refuses them clearly.
+  if (room > ring.maxPayload) return ring.pushText(instance, handle, sequence, eventJson(event));
+  const at = ring.reserve(room);
+  if (at < 0) return false;
+  ring.commit(instance, handle, sequence, writeEventJson(event, ring.bytes, at));
+  return true;
 }
 
 export class WorkflowRuntime {
@@ -205,6 +207,8 @@ export class WorkflowRuntime {
   #nextInstance = 1;
   #watchdog: ReturnType<typeof setInterval> | undefined;
   #persist: ReturnType<typeof setInterval>;
+  /** The periodic save of handles while its fsync runs off the main thread. */
+  #saving: Promise<void> | undefined;
   #closed = false;
 
   private constructor(db: Database, options: WorkflowRuntimeOptions) {
@@ -225,7 +229,7 @@ export class WorkflowRuntime {
       restartBackoffMs: [integerIn(firstBackoff, 'restartBackoffMs[0]', 1, 3_600_000), integerIn(lastBackoff, 'restartBackoffMs[1]', 1, 3_600_000)],
     };
     this.#writeback = options.writeback;
-    this.#persist = setInterval(() => this.#persistAll(), 1000);
+    this.#persist = setInterval(() => this.#persistInBackground(), 1000);
     this.#persist.unref();
   }
 
@@ -341,6 +345,7 @@ export class WorkflowRuntime {
     this.#closed = true;
     if (this.#watchdog) clearInterval(this.#watchdog);
     clearInterval(this.#persist);
+    await this.#saving;
     this.#persistAll();
     for (const workflow of this.#workflows.values()) {
       if (workflow.restartTimer) clearTimeout(workflow.restartTimer);
@@ -552,7 +557,7 @@ export class WorkflowRuntime {
         const handle = workflow.handles.find((h) => h.local === message.handle);
         if (!handle) break;
         // Sequences are consecutive: the acknowledged events are a prefix of the backlog.
-        const done = Math.min(handle.backlog.length, Math.max(0, message.sequence - (handle.backlog[0]?.sequence ?? 0) + 1));
+        const done = Math.min(handle.backlog.length, Math.max(0, message.sequence - firstSequence(handle) + 1));
         if (done > 0) {
           handle.cursor = handle.backlog[done - 1]!.timestamp;
           handle.delivered += done;
@@ -628,7 +633,8 @@ export class WorkflowRuntime {
 
   #onLiveEvent(workflow: Workflow, handle: LiveHandle, event: LiveEvent): void {
     if (!workflow.handles.includes(handle)) return;
-    handle.backlog.push({ sequence: handle.nextSequence++, payload: eventJson(event), timestamp: event.timestamp });
+    handle.backlog.push(event);
+    handle.nextSequence++;
     if (handle.backlog.length > this.#options.backlogLimit) {
       handle.backlog.shift();
       handle.dropped++;
@@ -641,11 +647,13 @@ export class WorkflowRuntime {
     const host = workflow.host;
     if (!host?.alive || handle.local === 0 || workflow.instance === undefined) return;
     let pushed = false;
+    const ring = host.ring;
     // Sequences in the backlog are consecutive: the first unsent one is found by arithmetic.
-    const first = handle.backlog[0]?.sequence ?? 0;
+    const first = firstSequence(handle);
     for (let i = Math.max(0, handle.sent - first + 1); i < handle.backlog.length; i++) {
       const event = handle.backlog[i]!;
-      if (!host.ring.pushText(workflow.instance, handle.local, event.sequence, event.payload)) {
+      const sequence = first + i;
+      if (!pushEvent(ring, workflow.instance, handle.local, sequence, event)) {
         host.retry ??= setTimeout(() => {
           host.retry = undefined;
           for (const instance of host.instances) {
@@ -655,7 +663,7 @@ export class WorkflowRuntime {
         }, 2);
         break;
       }
-      handle.sent = event.sequence;
+      handle.sent = sequence;
       pushed = true;
     }
     if (pushed && !host.signalQueued) {
@@ -762,16 +770,48 @@ export class WorkflowRuntime {
     workflow.unsavedLogs = [];
   }
 
+  #handlesToSave(workflow: Workflow): PersistedHandle[] {
+    return workflow.handles.map((h) => ({ text: h.text, occurrence: h.occurrence, cursor: h.cursor, registeredAt: h.registeredAt }));
+  }
+
+  /** Every second: logs, and the handles (cursors) that changed, fsynced off the main thread. */
+  #persistInBackground(): void {
+    if (this.#saving) return; // the previous save is still on disk's time; its workflows stay dirty
+    const saves: Array<{ workflow: Workflow; handles: PersistedHandle[] }> = [];
+    for (const workflow of this.#workflows.values()) {
+      this.#flushLogs(workflow);
+      if (!workflow.handlesDirty) continue;
+      workflow.handlesDirty = false;
+      saves.push({ workflow, handles: this.#handlesToSave(workflow) });
+    }
+    if (saves.length === 0) return;
+    this.#saving = (async () => {
+      for (const { workflow, handles } of saves) {
+        const name = workflow.deployment.name;
+        // A workflow removed or redeployed since has other handles (or none) on disk by now.
+        const stillWanted = () => this.#workflows.get(name) === workflow;
+        if (!stillWanted()) continue;
+        try {
+          await this.#store.saveHandlesInBackground(name, handles, stillWanted);
+        } catch (error) {
+          if (!stillWanted()) continue;
+          workflow.handlesDirty = true;
+          this.#log(workflow, `could not save handles: ${(error as Error).message}`);
+        }
+      }
+    })().finally(() => {
+      this.#saving = undefined;
+    });
+  }
+
+  /** At close: everything, synchronously. */
   #persistAll(): void {
     for (const workflow of this.#workflows.values()) {
       this.#flushLogs(workflow);
       if (!workflow.handlesDirty) continue;
       workflow.handlesDirty = false;
       try {
-        this.#store.saveHandles(
-          workflow.deployment.name,
-          workflow.handles.map((h) => ({ text: h.text, occurrence: h.occurrence, cursor: h.cursor, registeredAt: h.registeredAt })),
-        );
+        this.#store.saveHandles(workflow.deployment.name, this.#handlesToSave(workflow));
       } catch (error) {
         this.#log(workflow, `could not save handles: ${(error as Error).message}`);
       }

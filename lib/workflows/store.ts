@@ -5,7 +5,8 @@
 //   workflows/<name>/handles.json       live handles with their cursors
 //   workflows/<name>/state.log          durable state (state-store.ts)
 //   workflows/<name>/log                the workflow's log (the newest 1 MiB, then log.1)
-// JSON files are replaced atomically (write, fsync, rename).
+// JSON files are replaced atomically (write, fsync, rename). The periodic save of handles does its
+// write and fsync off the main thread (an fsync can take many ms), and only the rename on it.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -60,6 +61,27 @@ function writeAtomically(file: string, data: string | Uint8Array): void {
     fs.closeSync(fd);
   }
   fs.renameSync(temporary, file);
+}
+
+/** Temporary files of background writes: unique, so that they never share one with another write. */
+let backgroundWrites = 0;
+
+/**
+ * writeAtomically with the write and the fsync on libuv's thread pool; the file is replaced only if
+ * `stillWanted()` says so once the data is durable (a newer write or a removal may have come since).
+ */
+async function writeAtomicallyInBackground(file: string, data: string, stillWanted: () => boolean): Promise<void> {
+  const temporary = `${file}.${process.pid}.bg${++backgroundWrites}.tmp`;
+  const handle = await fs.promises.open(temporary, 'w', 0o644);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  // Synchronous from the check on, so nothing can come between the check and the rename.
+  if (stillWanted()) fs.renameSync(temporary, file);
+  else fs.rmSync(temporary, { force: true });
 }
 
 export class WorkflowStore {
@@ -130,6 +152,11 @@ export class WorkflowStore {
 
   saveHandles(name: string, handles: PersistedHandle[]): void {
     writeAtomically(path.join(this.workflowDir(name), 'handles.json'), JSON.stringify(handles));
+  }
+
+  /** saveHandles without blocking the main thread on the fsync; see writeAtomicallyInBackground. */
+  saveHandlesInBackground(name: string, handles: PersistedHandle[], stillWanted: () => boolean): Promise<void> {
+    return writeAtomicallyInBackground(path.join(this.workflowDir(name), 'handles.json'), JSON.stringify(handles), stillWanted);
   }
 
   appendLog(name: string, lines: string[]): void {

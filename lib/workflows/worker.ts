@@ -8,6 +8,7 @@ import { parseQuery } from '../dsl/index.js';
 import { LiveQuery } from '../query/live.js';
 import { open, type Database } from '../tsdb/index.js';
 import { Guest, type GuestHost, type GuestStep } from '../wasm/guest.js';
+import { EventQueue } from './event-queue.js';
 import { EventRing } from './event-ring.js';
 import { httpRequest } from './http-request.js';
 import type { FromWorker, StartInstance, ToWorker, WorkerSettings } from './protocol.js';
@@ -20,7 +21,7 @@ const IDLE_WAIT_MS = 60_000;
 const DEADLINE_GRID_MS = 50;
 
 interface HandleQueue {
-  events: Array<{ sequence: number; payload: Uint8Array }>;
+  events: EventQueue;
   /** The sequence of the event the guest took last: acknowledged when it polls again. */
   taken: number | undefined;
   /** The newest acknowledged sequence not yet sent to the main thread. */
@@ -115,7 +116,7 @@ function hostFor(instance: Instance): GuestHost {
       const handle = instance.nextHandle++;
       const occurrence = instance.occurrences.get(text) ?? 0;
       instance.occurrences.set(text, occurrence + 1);
-      instance.handles.set(handle, { events: [], taken: undefined, acked: undefined });
+      instance.handles.set(handle, { events: new EventQueue(), taken: undefined, acked: undefined });
       send({ type: 'register', instance: instance.id, handle, text, occurrence });
       return handle;
     },
@@ -140,10 +141,11 @@ function hostFor(instance: Instance): GuestHost {
         queue.acked = queue.taken;
         queue.taken = undefined;
       }
-      const next = queue.events.shift();
-      if (!next) return null;
-      queue.taken = next.sequence;
-      return next.payload;
+      const sequence = queue.events.firstSequence;
+      if (sequence === undefined) return null;
+      queue.taken = sequence;
+      // A view of the queue's memory: the guest copies it into its own memory at once.
+      return queue.events.shift()!;
     },
     freeHandle(handle) {
       if (!instance.handles.delete(handle)) return false;
@@ -248,14 +250,16 @@ function runSlice(instance: Instance): void {
   }
 }
 
+function receive(instanceId: number, handle: number, sequence: number, bytes: Uint8Array, start: number, end: number): void {
+  const instance = instances.get(instanceId);
+  const queue = instance?.handles.get(handle);
+  if (!instance || !queue) return; // for an instance or handle that is gone: main resends
+  queue.events.push(sequence, bytes, start, end);
+  if (instance.step?.state === 'polling' && instance.step.handle === handle) runnable.add(instance);
+}
+
 function deliver(): void {
-  ring.drain((record) => {
-    const instance = instances.get(record.instance);
-    const queue = instance?.handles.get(record.handle);
-    if (!instance || !queue) return; // for an instance or handle that is gone: main resends
-    queue.events.push({ sequence: record.sequence, payload: record.payload });
-    if (instance.step?.state === 'polling' && instance.step.handle === record.handle) runnable.add(instance);
-  });
+  ring.drain(receive);
 }
 
 function expire(now: number): number {
