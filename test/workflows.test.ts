@@ -388,7 +388,18 @@ describe('live events', () => {
 
 describe('limits', () => {
   it('stops a runaway guest within its CPU budget while ingest and its worker neighbours go on', async () => {
-    const { db, runtime } = await setup({ workers: 1 });
+    const { db, runtime, dir } = await setup({ workers: 1 });
+    // Descriptors of this process open on a workflow's state file: a worker the watchdog
+    // terminates must not leave its state files open (Node closes the descriptors a worker opened
+    // through fs when it ends).
+    const openOn = (name: string) =>
+      fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`) === fs.realpathSync(path.join(dir, 'workflows', name, 'state.log'));
+        } catch {
+          return false;
+        }
+      }).length;
     const neighbour = await guest(eachEvent({ query: 'LAST:beat:[]', onEvent: `(call $report (i32.const 7) ${EVENT_VALUE})` }));
     await runtime.deploy({ name: 'neighbour', module: neighbour });
     await until('neighbour handle', () => runtime.status('neighbour').handles[0]?.handle);
@@ -412,7 +423,11 @@ describe('limits', () => {
     db.write('beat', {}, 1n, 17);
     await until('neighbour event', () => results(db).get(7) === 17);
     expect(runtime.status('neighbour').lastError).toBeNull();
+    // The neighbour's state is open once (its new worker's), not twice.
+    await until('the old worker\'s descriptors closed', () => openOn('neighbour') === 1);
     await runtime.stop('spinner');
+    await until('the spinner\'s state closed', () => openOn('spinner') === 0);
+    expect(openOn('neighbour')).toBe(1);
   });
 
   it('keeps a memory bomb under its cap: memory.grow fails inside the guest', async () => {
