@@ -34,45 +34,65 @@ function runAndKill(dir: string, durability: string, firstBatch: number, afterMs
   });
 }
 
+type Database = Awaited<ReturnType<typeof sluice.open>>;
+
+/**
+ * Eight rounds: the writer from where the last round's acknowledgements ended, killed at a random
+ * moment, then `check` on the reopened directory with the last acknowledged batch.
+ */
+async function killRounds(
+  prefix: string,
+  writer: { durability: (round: number) => string; killAfterMs: () => number; mode?: string },
+  open: Parameters<typeof sluice.open>[0],
+  check: (db: Database, round: number, lastAcked: number) => Promise<void> | void,
+): Promise<void> {
+  const temp = makeTempDir(prefix);
+  try {
+    let nextBatch = 0;
+    for (let round = 0; round < 8; round++) {
+      const lastAcked = await runAndKill(temp.dir, writer.durability(round), nextBatch, writer.killAfterMs(), writer.mode);
+      expect(lastAcked, `round ${round} acknowledged nothing`).toBeGreaterThanOrEqual(nextBatch);
+      const db = await sluice.open({ ...open, dir: temp.dir });
+      try {
+        await check(db, round, lastAcked);
+      } finally {
+        await db.close();
+      }
+      nextBatch = lastAcked + 1;
+    }
+  } finally {
+    temp.cleanup();
+  }
+}
+
 describe('crash safety', () => {
   it('keeps every acknowledged write across repeated kill -9', async () => {
-    const temp = makeTempDir('sluice-crash-');
-    try {
-      let nextBatch = 0;
-      for (let round = 0; round < 8; round++) {
-        const durability = round % 3 === 2 ? 'sync' : 'batch';
-        const lastAcked = await runAndKill(temp.dir, durability, nextBatch, 30 + Math.floor(Math.random() * 250));
-        expect(lastAcked, `round ${round} acknowledged nothing`).toBeGreaterThanOrEqual(nextBatch);
-
-        const db = await sluice.open({ dir: temp.dir });
-        try {
-          const maxPoint = (lastAcked + 2) * POINTS; // the batch in flight may be there too, whole or not at all
-          for (let s = 0; s < SERIES; s++) {
-            const acked = new Set<number>();
-            for (let batch = s; batch <= lastAcked; batch += SERIES) acked.add(batch);
-            const byBatch = new Map<number, number>();
-            const wrong: string[] = [];
-            for (const { timestamps, values } of db.scanBatches({ series: `s${s}`, tags: { writer: 'crash' } })) {
-              for (let i = 0; i < values.length; i++) {
-                const v = values[i]!;
-                const batch = Math.floor(v / POINTS);
-                // never a value that was not written
-                if (v !== Number(timestamps[i]) || v >= maxPoint || batch % SERIES !== s) wrong.push(`${timestamps[i]}=${v}`);
-                byBatch.set(batch, (byBatch.get(batch) ?? 0) + 1);
-              }
+    await killRounds(
+      'sluice-crash-',
+      { durability: (round) => (round % 3 === 2 ? 'sync' : 'batch'), killAfterMs: () => 30 + Math.floor(Math.random() * 250) },
+      {},
+      (db, round, lastAcked) => {
+        const maxPoint = (lastAcked + 2) * POINTS; // the batch in flight may be there too, whole or not at all
+        for (let s = 0; s < SERIES; s++) {
+          const acked = new Set<number>();
+          for (let batch = s; batch <= lastAcked; batch += SERIES) acked.add(batch);
+          const byBatch = new Map<number, number>();
+          const wrong: string[] = [];
+          for (const { timestamps, values } of db.scanBatches({ series: `s${s}`, tags: { writer: 'crash' } })) {
+            for (let i = 0; i < values.length; i++) {
+              const v = values[i]!;
+              const batch = Math.floor(v / POINTS);
+              // never a value that was not written
+              if (v !== Number(timestamps[i]) || v >= maxPoint || batch % SERIES !== s) wrong.push(`${timestamps[i]}=${v}`);
+              byBatch.set(batch, (byBatch.get(batch) ?? 0) + 1);
             }
-            expect(wrong.slice(0, 5), `round ${round}: points that were never written`).toEqual([]);
-            for (const batch of acked) expect(byBatch.get(batch), `round ${round}: batch ${batch} of s${s}`).toBe(POINTS);
-            for (const [batch, count] of byBatch) expect(count, `batch ${batch} is whole or absent`).toBe(POINTS);
           }
-        } finally {
-          await db.close();
+          expect(wrong.slice(0, 5), `round ${round}: points that were never written`).toEqual([]);
+          for (const batch of acked) expect(byBatch.get(batch), `round ${round}: batch ${batch} of s${s}`).toBe(POINTS);
+          for (const [batch, count] of byBatch) expect(count, `batch ${batch} is whole or absent`).toBe(POINTS);
         }
-        nextBatch = lastAcked + 1;
-      }
-    } finally {
-      temp.cleanup();
-    }
+      },
+    );
   }, 120_000);
 });
 
@@ -83,56 +103,47 @@ describe('crash safety of rollups', () => {
     // flushes what the log gives back, which writes their rollups again. So soon after a restart,
     // with no new points, each bucket's rollup is its raw points' aggregate. (That the log goes
     // only once the rollups are synced matters for a machine that stops, which kill -9 is not.)
-    const temp = makeTempDir('sluice-crash-rollup-');
     const downsample = Array.from({ length: SERIES }, (_, s) => ({ series: `s${s}`, every: '1s', ops: ['count', 'sum'] as ('count' | 'sum')[] }));
-    try {
-      let nextBatch = 0;
-      for (let round = 0; round < 8; round++) {
-        const lastAcked = await runAndKill(temp.dir, round % 2 ? 'sync' : 'batch', nextBatch, 60 + Math.floor(Math.random() * 300), 'rollups');
-        expect(lastAcked, `round ${round} acknowledged nothing`).toBeGreaterThanOrEqual(nextBatch);
-        const db = await sluice.open({ dir: temp.dir, downsample });
-        try {
-          // The first difference between rollups and raw points, or null.
-          const mismatch = (): string | null => {
-            for (let s = 0; s < SERIES; s++) {
-              const tags = { writer: 'crash' };
-              const raw = new Map<bigint, { count: number; sum: number }>();
-              for (const { timestamps, values } of db.scanBatches({ series: `s${s}`, tags })) {
-                timestamps.forEach((t, i) => {
-                  const bucket = t - (t % 1_000_000n);
-                  const entry = raw.get(bucket) ?? { count: 0, sum: 0 };
-                  entry.count += 1;
-                  entry.sum += values[i]!;
-                  raw.set(bucket, entry);
-                });
-              }
-              const rollup = (op: string) => {
-                const out = new Map<bigint, number>();
-                for (const { timestamps, values } of db.scanBatches({ series: `s${s}.${op}_1s`, tags })) timestamps.forEach((t, i) => out.set(t, values[i]!));
-                return out;
-              };
-              const counts = rollup('count');
-              const sums = rollup('sum');
-              for (const bucket of counts.keys()) if (!raw.has(bucket)) return `s${s}: a count rollup at ${bucket} without points`;
-              for (const [bucket, { count, sum }] of raw) {
-                if (counts.get(bucket) !== count) return `s${s}: count at ${bucket} is ${counts.get(bucket)}, ${count} points`;
-                if (Math.abs(sums.get(bucket)! - sum) > 1e-6 * Math.abs(sum)) return `s${s}: sum at ${bucket} is ${sums.get(bucket)}, points sum to ${sum}`;
-              }
+    await killRounds(
+      'sluice-crash-rollup-',
+      { durability: (round) => (round % 2 ? 'sync' : 'batch'), killAfterMs: () => 60 + Math.floor(Math.random() * 300), mode: 'rollups' },
+      { downsample },
+      async (db, round) => {
+        // The first difference between rollups and raw points, or null.
+        const mismatch = (): string | null => {
+          for (let s = 0; s < SERIES; s++) {
+            const tags = { writer: 'crash' };
+            const raw = new Map<bigint, { count: number; sum: number }>();
+            for (const { timestamps, values } of db.scanBatches({ series: `s${s}`, tags })) {
+              timestamps.forEach((t, i) => {
+                const bucket = t - (t % 1_000_000n);
+                const entry = raw.get(bucket) ?? { count: 0, sum: 0 };
+                entry.count += 1;
+                entry.sum += values[i]!;
+                raw.set(bucket, entry);
+              });
             }
-            return null;
-          };
-          // No flush is asked for: the open flushes what the log gave back, in the background.
-          const deadline = Date.now() + 10_000;
-          while (mismatch() !== null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
-          expect(mismatch(), `round ${round}`).toBeNull();
-        } finally {
-          await db.close();
-        }
-        nextBatch = lastAcked + 1;
-      }
-    } finally {
-      temp.cleanup();
-    }
+            const rollup = (op: string) => {
+              const out = new Map<bigint, number>();
+              for (const { timestamps, values } of db.scanBatches({ series: `s${s}.${op}_1s`, tags })) timestamps.forEach((t, i) => out.set(t, values[i]!));
+              return out;
+            };
+            const counts = rollup('count');
+            const sums = rollup('sum');
+            for (const bucket of counts.keys()) if (!raw.has(bucket)) return `s${s}: a count rollup at ${bucket} without points`;
+            for (const [bucket, { count, sum }] of raw) {
+              if (counts.get(bucket) !== count) return `s${s}: count at ${bucket} is ${counts.get(bucket)}, ${count} points`;
+              if (Math.abs(sums.get(bucket)! - sum) > 1e-6 * Math.abs(sum)) return `s${s}: sum at ${bucket} is ${sums.get(bucket)}, points sum to ${sum}`;
+            }
+          }
+          return null;
+        };
+        // No flush is asked for: the open flushes what the log gave back, in the background.
+        const deadline = Date.now() + 10_000;
+        while (mismatch() !== null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+        expect(mismatch(), `round ${round}`).toBeNull();
+      },
+    );
   }, 120_000);
 });
 

@@ -427,7 +427,9 @@ describe('limits', () => {
     await until('the old worker\'s descriptors closed', () => openOn('neighbour') === 1);
     await runtime.stop('spinner');
     await until('the spinner\'s state closed', () => openOn('spinner') === 0);
-    expect(openOn('neighbour')).toBe(1);
+    // (The spinner may have been restarted beside the neighbour and stopped again meanwhile, so
+    // the neighbour may be between workers: open once or not at all, never left open twice.)
+    expect(openOn('neighbour')).toBeLessThanOrEqual(1);
   });
 
   it('keeps a memory bomb under its cap: memory.grow fails inside the guest', async () => {
