@@ -315,6 +315,30 @@ describe('db.live', () => {
     expect(handle.stats()).toMatchObject({ delivered: 3, dropped: 0 });
   });
 
+  it('hands out frozen tags that are not the writer\'s object, so no consumer changes them for another', async () => {
+    const db = await openDb();
+    const plain: LiveEvent[] = [];
+    const grouped: LiveEvent[] = [];
+    db.live('LAST:temp:[]', (event) => {
+      plain.push(event);
+      // A careless consumer: in strict code, changing the shared tags throws instead of leaking.
+      expect(() => ((event.tags as Record<string, string>).sensor = 'changed')).toThrow(TypeError);
+    });
+    db.live('LAST:temp:[] BY sensor', (event) => void grouped.push(event));
+    const tags = { sensor: '1' };
+    db.write('temp', tags, 1_000, 10);
+    tags.sensor = '2'; // the writer reuses its object
+    db.write('temp', tags, 2_000, 20);
+    await tick();
+    expect(plain.map((event) => event.tags)).toEqual([{ sensor: '1' }, { sensor: '2' }]);
+    expect(grouped.map((event) => event.tags)).toEqual([{ sensor: '1' }, { sensor: '2' }]);
+    for (const event of [...plain, ...grouped]) {
+      expect(Object.isFrozen(event.tags)).toBe(true);
+      expect(event.tags).not.toBe(tags);
+    }
+    await db.close();
+  });
+
   it('keeps a sliding range behind the newest point, starting from stored points', async () => {
     const db = await openDb();
     const now = Date.now() * 1000;

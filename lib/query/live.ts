@@ -12,8 +12,9 @@ export interface LiveEvent {
   timestamp: number;
   /** The aggregate after this write (a window's final value); null when it has no point. */
   value: number | null;
-  /** The tags of the series whose points triggered the event; with BY, the group's tags. */
-  tags: Record<string, string>;
+  /** The tags of the series whose points triggered the event; with BY, the group's tags. Frozen:
+   * every live query (and workflow) that sees the write shares them. */
+  tags: Readonly<Record<string, string>>;
   /** The series name of those points. */
   series: string;
   /** Producer ids (e.g. WebSocket connections) whose points went into this event. */
@@ -270,7 +271,7 @@ export class LiveQuery {
     if (!group) {
       const groupTags: Record<string, string> = {};
       for (const key of keys) if (Object.hasOwn(tags, key)) groupTags[key] = tags[key]!;
-      group = new GroupState(groupTags, this.#mode, this.query.op);
+      group = new GroupState(Object.freeze(groupTags), this.#mode, this.query.op);
       this.#groups.set(id, group);
     }
     return group;
@@ -570,6 +571,8 @@ export class LiveRegistry {
   dispatch(points: WrittenPoints): void {
     const queries = this.#byName.get(points.series);
     if (!queries) return;
+    // One tags object goes to every query's events: none of their consumers may change it for the others.
+    Object.freeze(points.tags);
     for (const query of queries) if (query.accepts(points.tags)) query.onWrite(points);
   }
 
