@@ -295,19 +295,23 @@ async function loop(): Promise<void> {
     flush();
     // Asleep until an event, a message, or the next poll deadline: an idle worker costs no CPU.
     const timeout = Math.max(0, Math.min(IDLE_WAIT_MS, nextDeadline - Date.now()));
-    signalWait ??= ring.waitForSignal(seen, IDLE_WAIT_MS).finally(() => {
-      signalWait = undefined;
+    // One wait on the ring's signal at a time, which wakes the loop when it ends. (Racing the loop's
+    // sleep against it instead added a reaction to that long-lived promise on every wake by a
+    // deadline or a message: garbage that survived collections.)
+    if (!signalWait) {
+      signalWait = ring.waitForSignal(seen, IDLE_WAIT_MS);
+      void signalWait.then(() => {
+        signalWait = undefined;
+        wake();
+      });
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeout);
+      wakeUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
     });
-    await Promise.race([
-      signalWait,
-      new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeout);
-        wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      }),
-    ]);
     wakeUp = undefined;
   }
 }
