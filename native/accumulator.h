@@ -20,12 +20,15 @@ struct AggregateResult {
   int64_t first_time = 0, last_time = 0;
 };
 
-// The start of the epoch-aligned window of width `every` holding t.
-inline int64_t FloorToBucket(int64_t t, int64_t every) {
+// The floor of t / every (every > 0): the index of t's epoch-aligned window.
+inline int64_t FloorDivide(int64_t t, int64_t every) {
   int64_t q = t / every;
   if (t % every != 0 && t < 0) --q;
-  return q * every;
+  return q;
 }
+
+// The start of the epoch-aligned window of width `every` holding t.
+inline int64_t FloorToBucket(int64_t t, int64_t every) { return FloorDivide(t, every) * every; }
 
 // Running aggregate over points visited in time order.
 struct Accumulator {

@@ -541,18 +541,41 @@ void Engine::Snapshot(std::string_view key, int64_t start, int64_t end, ReadSnap
 
 namespace {
 
-// The floor of t / every (every > 0).
-int64_t FloorDivide(int64_t t, int64_t every) {
-  int64_t q = t / every;
-  if (t % every != 0 && t < 0) --q;
-  return q;
+// A group of overlapping pieces of a window query (GroupEnd), summarised.
+struct WindowGroup {
+  size_t first_piece, end_piece;
+  uint64_t points;     // a bound: blocks cut by the range count whole
+  int64_t low, high;   // its points' time range, clipped to the query's
+  bool loose;          // its points bound counts points outside the range, or duplicates
+  bool decoded;        // a whole block spanning windows: decoded (the others answer from summaries)
+};
+
+std::vector<WindowGroup> WindowGroups(const std::vector<Piece>& pieces, int64_t start, int64_t end, int64_t every) {
+  std::vector<WindowGroup> groups;
+  for (size_t group_start = 0; group_start < pieces.size();) {
+    const size_t group_end = GroupEnd(pieces, group_start);
+    WindowGroup group{group_start, group_end, 0, INT64_MAX, INT64_MIN, group_end > group_start + 1, false};
+    for (size_t i = group_start; i < group_end; ++i) {
+      const Piece& piece = pieces[i];
+      group.loose |= piece.min_time < start || piece.max_time > end;
+      group.points += piece.segment ? (*piece.blocks)[piece.block].count : piece.memory_timestamps->size();
+      group.low = std::min(group.low, std::max(start, piece.min_time));
+      group.high = std::max(group.high, std::min(end, piece.max_time));
+    }
+    const Piece& lone = pieces[group_start];
+    group.decoded = IsWholeBlock(pieces, group_start, group_end, start, end) &&
+                    FloorDivide(lone.min_time, every) != FloorDivide(lone.max_time, every);
+    groups.push_back(group);
+    group_start = group_end;
+  }
+  return groups;
 }
 
-// A run of whole groups of a window query's pieces, and where its windows go in the output.
+// A run of whole groups of a window query, and where its windows go in the output.
 struct WindowChunk {
-  size_t first_piece = 0, end_piece = 0;
-  uint64_t points = 0;  // a bound: blocks cut by the range count whole
-  int64_t low = INT64_MAX, high = INT64_MIN;  // its points' time range, clipped to the query's
+  size_t first_group = 0, end_group = 0;
+  uint64_t points = 0;
+  int64_t low = INT64_MAX, high = INT64_MIN;
   size_t offset = 0, capacity = 0;
   size_t count = 0;
   std::string error;
@@ -574,51 +597,29 @@ size_t WindowBound(const WindowChunk& chunk, int64_t every) {
 constexpr uint64_t kPointsPerChunk = 32768;
 constexpr size_t kMaxChunks = 16;
 
-// Cuts pieces into chunks of about equal point counts, only between groups whose points fall in
-// different windows: then no window spans two chunks, and every window is computed by one
-// aggregator exactly as a single pass would compute it.
-std::vector<WindowChunk> CutIntoChunks(const std::vector<Piece>& pieces, int64_t start, int64_t end, int64_t every,
-                                       size_t wanted) {
-  struct Group {
-    size_t first, end;
-    uint64_t points;
-    int64_t low, high;
-    bool loose;  // its points bound counts points outside the range, or duplicates
-  };
-  std::vector<Group> groups;
+// Cuts the groups into `wanted` chunks of about equal point counts (one chunk: all of them), only
+// between groups whose points fall in different windows: then no window spans two chunks, and
+// every window is computed by one aggregator exactly as a single pass would compute it.
+std::vector<WindowChunk> CutIntoChunks(const std::vector<WindowGroup>& groups, int64_t every, size_t wanted) {
   uint64_t total = 0;
-  for (size_t group_start = 0; group_start < pieces.size();) {
-    const size_t group_end = GroupEnd(pieces, group_start);
-    Group group{group_start, group_end, 0, INT64_MAX, INT64_MIN, group_end > group_start + 1};
-    for (size_t i = group_start; i < group_end; ++i) {
-      const Piece& piece = pieces[i];
-      group.loose |= piece.min_time < start || piece.max_time > end;
-      group.points += piece.segment ? (*piece.blocks)[piece.block].count : piece.memory_timestamps->size();
-      group.low = std::min(group.low, std::max(start, piece.min_time));
-      group.high = std::max(group.high, std::min(end, piece.max_time));
-    }
-    total += group.points;
-    groups.push_back(group);
-    group_start = group_end;
-  }
+  for (const WindowGroup& group : groups) total += group.points;
   std::vector<WindowChunk> chunks(1);
   uint64_t done = 0;
   for (size_t g = 0; g < groups.size(); ++g) {
-    const Group& group = groups[g];
-    WindowChunk& last = chunks.back();
+    const WindowGroup& group = groups[g];
     const bool full = chunks.size() < wanted && done * wanted >= total * chunks.size();
     // A loose group at either end (a block the range cuts) gets a chunk of its own, so the gap
     // its loose bound leaves moves few windows.
     const bool isolate = (g == 1 && groups[0].loose) || (g + 1 == groups.size() && group.loose);
-    const bool clean_cut = g > 0 && last.points > 0 &&
+    const bool clean_cut = g > 0 && chunks.back().points > 0 &&
                            FloorDivide(groups[g - 1].high, every) != FloorDivide(group.low, every);
     if ((full || (wanted > 1 && isolate)) && clean_cut) {
       WindowChunk next;
-      next.first_piece = next.end_piece = group.first;
+      next.first_group = next.end_group = g;
       chunks.push_back(next);
     }
     WindowChunk& chunk = chunks.back();
-    chunk.end_piece = group.end;
+    chunk.end_group = g + 1;
     chunk.points += group.points;
     chunk.low = std::min(chunk.low, group.low);
     chunk.high = std::max(chunk.high, group.high);
@@ -636,35 +637,27 @@ bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, 
   ReadSnapshot snapshot;
   Snapshot(key, start, end, snapshot);
   const std::vector<Piece>& pieces = snapshot.pieces;
-
-  // The whole blocks that span windows must be decoded; the others answer from their summaries.
-  auto spans_windows = [&](const BlockMeta& meta) {
-    return FloorToBucket(meta.min_time, every_us) != FloorToBucket(meta.max_time, every_us);
-  };
-  auto jobs_in = [&](size_t first_piece, size_t end_piece) {
+  const std::vector<WindowGroup> groups = WindowGroups(pieces, start, end, every_us);
+  size_t decoded_blocks = 0;
+  for (const WindowGroup& group : groups) decoded_blocks += group.decoded;
+  auto jobs_in = [&](const WindowChunk& chunk) {
     std::vector<BlockJob> jobs;
-    for (size_t group_start = first_piece; group_start < end_piece;) {
-      const size_t group_end = GroupEnd(pieces, group_start);
-      const Piece& piece = pieces[group_start];
-      if (IsWholeBlock(pieces, group_start, group_end, start, end) && spans_windows((*piece.blocks)[piece.block])) {
-        jobs.push_back({piece.segment, piece.blocks, piece.block});
-      }
-      group_start = group_end;
+    for (size_t g = chunk.first_group; g < chunk.end_group; ++g) {
+      const Piece& piece = pieces[groups[g].first_piece];
+      if (groups[g].decoded) jobs.push_back({piece.segment, piece.blocks, piece.block});
     }
     return jobs;
   };
-  const size_t decoded_blocks = jobs_in(0, pieces.size()).size();
 
   // One pass, or chunks computed side by side when there are at least an eighth as many windows
   // as points: then writing the windows is a large share of the work (1 s windows over 10 s data
   // write 16 bytes per point), and splitting that as well as the decoding pays. With wide windows
   // the decode is nearly all the work, and it measured faster on one thread (docs/benchmarks.md).
-  std::vector<WindowChunk> chunks = CutIntoChunks(pieces, start, end, every_us, 1);
-  const size_t whole_bound = WindowBound(chunks[0], every_us);
-  const bool dense = whole_bound * 8 >= chunks[0].points;
+  std::vector<WindowChunk> chunks = CutIntoChunks(groups, every_us, 1);
+  const bool dense = WindowBound(chunks[0], every_us) * 8 >= chunks[0].points;
   const size_t wanted = static_cast<size_t>(std::min<uint64_t>(kMaxChunks, chunks[0].points / kPointsPerChunk));
   const unsigned threads = dense ? ThreadsForTasks(wanted, options_.query_threads) : 1;
-  if (threads > 1) chunks = CutIntoChunks(pieces, start, end, every_us, wanted);
+  if (threads > 1) chunks = CutIntoChunks(groups, every_us, wanted);
   size_t capacity = 0;
   for (WindowChunk& chunk : chunks) {
     chunk.offset = capacity;
@@ -680,12 +673,14 @@ bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, 
   auto compute = [&](WindowChunk& chunk, unsigned decode_helpers) {
     WindowAggregator windows(every_us, op, columns.times + chunk.offset, columns.values + chunk.offset,
                              chunk.capacity);
-    ParallelBlockDecoder decoder(jobs_in(chunk.first_piece, chunk.end_piece), cumulative, decode_helpers);
+    ParallelBlockDecoder decoder(jobs_in(chunk), cumulative, decode_helpers);
+    const size_t end_piece = chunk.end_group > chunk.first_group ? groups[chunk.end_group - 1].end_piece : 0;
+    const size_t first_piece = chunk.end_group > chunk.first_group ? groups[chunk.first_group].first_piece : 0;
     const bool ok = VisitGroupRange(
-        pieces, chunk.first_piece, chunk.end_piece, start, end,
+        pieces, first_piece, end_piece, start, end,
         [&](const Piece& piece) {
           const BlockMeta& meta = (*piece.blocks)[piece.block];
-          if (!spans_windows(meta)) {
+          if (FloorDivide(meta.min_time, every_us) == FloorDivide(meta.max_time, every_us)) {
             windows.AddBlockSummary(FloorToBucket(meta.min_time, every_us), meta);
             return true;
           }

@@ -28,6 +28,14 @@ async function setup(options: Parameters<typeof sluice.startWorkflows>[1] = {}):
   return { db, runtime, dir: temp.dir };
 }
 
+/** Writes `count` points to `ingest`, one every 5 ms, while a misbehaving guest runs. */
+async function ingestPaced(db: Database, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    db.write('ingest', {}, BigInt(i), i);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /** results{} points written by the guest's $report: index → value. */
 function results(db: Database): Map<number, number> {
   const out = new Map<number, number>();
@@ -407,10 +415,7 @@ describe('limits', () => {
     const started = Date.now();
     await runtime.deploy({ name: 'spinner', module: spinner, cpuBudgetMs: 200 });
     // Ingest goes on in the main thread while the guest spins in the worker.
-    for (let i = 0; i < 50; i++) {
-      db.write('ingest', {}, BigInt(i), i);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await ingestPaced(db, 50);
     expect(db.query('COUNT:ingest:[]')).toBe(50);
     const status = await until('the watchdog', () => {
       const s = runtime.status('spinner');
@@ -444,10 +449,7 @@ describe('limits', () => {
         (unreachable)`,
     });
     await runtime.deploy({ name: 'bomb', module: bomb, memoryBytes: 4 * 2 ** 20 });
-    for (let i = 0; i < 20; i++) {
-      db.write('ingest', {}, BigInt(i), i);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    await ingestPaced(db, 20);
     expect(db.query('COUNT:ingest:[]')).toBe(20);
     const status = await until('the bomb to fail', () => {
       const s = runtime.status('bomb');

@@ -7,20 +7,14 @@ import type { LiveEvent } from '../query/live.js';
 
 const encoder = new TextEncoder();
 
-/** The `"tags":[...]` text of a tags object; events of one series share the object. */
-const tagsJsonCache = new WeakMap<object, string>();
-
-function tagsJson(tags: Record<string, string>): string {
+/** The `"tags":[...]` text of a tags object. */
+function tagsJson(tags: Readonly<Record<string, string>>): string {
   return JSON.stringify(Object.entries(tags).map(([key, value]) => `${key}=${value}`));
 }
 
-/** The event JSON as a string. */
+/** The event JSON as a string (events too large for the ring's records, and tests). */
 export function eventJson(event: LiveEvent): string {
-  let tags = tagsJsonCache.get(event.tags);
-  if (tags === undefined) {
-    tags = tagsJson(event.tags);
-    tagsJsonCache.set(event.tags, tags);
-  }
+  const tags = tagsJson(event.tags);
   const value = event.value !== null && Number.isFinite(event.value) ? String(event.value) : 'null';
   const window = event.window ? `,"window":{"start":${event.window.start},"end":${event.window.end}}` : '';
   return `{"timestamp":${event.timestamp},"value":${value},"tags":${tags},"producers":[${event.producers.join(',')}],"series":${JSON.stringify(event.series)}${window}}`;
@@ -45,7 +39,7 @@ const tagSetsBySeries = new Map<string, TagSetBytes[]>();
 const TAG_SETS_PER_SERIES = 16;
 const SERIES_REMEMBERED = 4096;
 
-function sameTags(entry: TagSetBytes, tags: Record<string, string>): boolean {
+function sameTags(entry: TagSetBytes, tags: Readonly<Record<string, string>>): boolean {
   let count = 0;
   for (const key in tags) {
     if (!Object.hasOwn(tags, key)) continue;
@@ -55,7 +49,21 @@ function sameTags(entry: TagSetBytes, tags: Record<string, string>): boolean {
   return count === entry.keys.length;
 }
 
-function tagSetBytes(series: string, tags: Record<string, string>): TagSetBytes {
+/** The last lookup: eventJsonRoom() and writeEventJson() ask for the same event's in turn, and
+ * live events' tags are frozen, so the same object means the same tags. */
+let lastTags: object | undefined;
+let lastSeries = '';
+let lastEntry: TagSetBytes | undefined;
+
+function tagSetBytes(series: string, tags: Readonly<Record<string, string>>): TagSetBytes {
+  if (tags === lastTags && series === lastSeries && lastEntry !== undefined && Object.isFrozen(tags)) return lastEntry;
+  lastEntry = findTagSet(series, tags);
+  lastTags = tags;
+  lastSeries = series;
+  return lastEntry;
+}
+
+function findTagSet(series: string, tags: Readonly<Record<string, string>>): TagSetBytes {
   let sets = tagSetsBySeries.get(series);
   if (sets !== undefined) {
     for (let i = 0; i < sets.length; i++) {
