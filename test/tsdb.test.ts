@@ -695,9 +695,11 @@ describe('tumbling windows', () => {
     );
   });
 
-  it('refuses a queryThreads that is not an integer in 0..64', async () => {
+  it('refuses a queryThreads that is not an integer in 0..64, creating nothing', async () => {
     for (const queryThreads of [-1, 65, 1.5, Number.NaN]) {
-      await expect(sluice.open({ dir: tempDir(), queryThreads })).rejects.toThrow(/queryThreads must be an integer in 0\.\.64/);
+      const dir = path.join(tempDir(), 'never');
+      await expect(sluice.open({ dir, queryThreads })).rejects.toThrow(/queryThreads must be an integer in 0\.\.64/);
+      expect(fs.existsSync(dir)).toBe(false);
     }
   });
 
