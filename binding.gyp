@@ -22,6 +22,7 @@
         "native/segment.cc",
         "native/engine.cc",
         "native/window_aggregator.cc",
+        "native/window_writer.cc",
         "native/parallel_chunks.cc",
         "native/parallel_decoder.cc",
         "native/engine_binding.cc",

@@ -200,6 +200,8 @@ export interface NativeEngineAddon {
     end: bigint,
     everyUs: bigint,
     op: number,
+    intoStarts?: BigInt64Array,
+    intoValues?: Float64Array,
   ): { starts: BigInt64Array; values: Float64Array };
   /** EngineScan(): up to `limit` points with start <= t <= end, in time order. */
   engineScan(

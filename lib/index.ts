@@ -31,6 +31,7 @@ export {
   type DownsampleRule,
   type WindowQuery,
   type WindowResult,
+  type WindowOutput,
   type WriteOptions,
   type WriteLinesOptions,
   type WriteRemoteWriteOptions,

@@ -630,6 +630,10 @@ std::vector<WindowChunk> CutIntoChunks(const std::vector<WindowGroup>& groups, i
 
 }  // namespace
 
+// Window results of at least this many rows (16 bytes each: 4 MiB, more than a core's share of
+// the cache) are written past the cache where that is faster (window_writer.h).
+constexpr size_t kLargeWindowOutput = size_t{1} << 18;
+
 bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, int64_t every_us, AggregateOp op,
                               const std::function<ResultColumns(size_t)>& allocate, size_t& first,
                               size_t& count, EngineError& error) {
@@ -672,7 +676,7 @@ bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, 
   const bool cumulative = op == AggregateOp::kSum || op == AggregateOp::kAvg || op == AggregateOp::kCount;
   auto compute = [&](WindowChunk& chunk, unsigned decode_helpers) {
     WindowAggregator windows(every_us, op, columns.times + chunk.offset, columns.values + chunk.offset,
-                             chunk.capacity);
+                             chunk.capacity, capacity >= kLargeWindowOutput);
     ParallelBlockDecoder decoder(jobs_in(chunk), cumulative, decode_helpers);
     const size_t end_piece = chunk.end_group > chunk.first_group ? groups[chunk.end_group - 1].end_piece : 0;
     const size_t first_piece = chunk.end_group > chunk.first_group ? groups[chunk.first_group].first_piece : 0;

@@ -280,31 +280,58 @@ Napi::Value EngineAggregate(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// engineAggregateWindows(handle, series, tags, start, end, everyUs, op): { starts: BigInt64Array, values: Float64Array }
+// engineAggregateWindows(handle, series, tags, start, end, everyUs, op[, intoStarts, intoValues]):
+//   { starts: BigInt64Array, values: Float64Array }
+// With intoStarts/intoValues (checked in TypeScript: same length, separate memory) the windows are
+// written into them when the engine's bound on the windows fits, and the result views them.
 Napi::Value EngineAggregateWindows(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const ReadArguments read = RequireReadArguments(info);
   const int64_t every = RequireTimestamp(info, 5, "every");
   if (every <= 0) ThrowRangeError(env, kInvalidArgument, "every must be a positive number of microseconds");
   const auto op = static_cast<AggregateOp>(RequireCount(info, 6, 6));
-  // The engine writes straight into V8 memory sized by its bound on the windows: a million
-  // windows are 16 MB, which a copy from native buffers would cost as much again.
   Napi::BigInt64Array starts;
   Napi::Float64Array values;
+  bool reused = false;
+  if (info.Length() > 7 && !info[7].IsUndefined()) {
+    starts = RequireTypedArray(info, 7, napi_bigint64_array, "into.starts: a BigInt64Array").As<Napi::BigInt64Array>();
+    values = RequireTypedArray(info, 8, napi_float64_array, "into.values: a Float64Array").As<Napi::Float64Array>();
+    if (starts.ElementLength() != values.ElementLength()) {
+      ThrowRangeError(env, kInvalidArgument, "into.starts and into.values must have the same length");
+    }
+    const auto* starts_begin = reinterpret_cast<const uint8_t*>(starts.Data());
+    const auto* values_begin = reinterpret_cast<const uint8_t*>(values.Data());
+    const size_t bytes = starts.ElementLength() * 8;
+    if (bytes > 0 && starts_begin < values_begin + bytes && values_begin < starts_begin + bytes) {
+      ThrowRangeError(env, kInvalidArgument, "into.starts and into.values must not share memory");
+    }
+  }
+  // The engine writes straight into memory sized by its bound on the windows: a million windows
+  // are 16 MB, which a copy from native buffers would cost as much again, and which fresh memory
+  // costs again in page faults, hence the caller's own arrays when given.
   size_t first = 0, count = 0;
   EngineError error;
   const bool ok = read.handle.engine->AggregateWindows(
       read.key, read.start, read.end, every, op,
       [&](size_t capacity) {
-        starts = UninitializedTypedArray<Napi::BigInt64Array>(env, capacity);
-        values = UninitializedTypedArray<Napi::Float64Array>(env, capacity);
+        if (!starts.IsEmpty() && capacity <= starts.ElementLength()) {
+          reused = true;
+        } else {
+          starts = UninitializedTypedArray<Napi::BigInt64Array>(env, capacity);
+          values = UninitializedTypedArray<Napi::Float64Array>(env, capacity);
+        }
         return ResultColumns{starts.Data(), values.Data()};
       },
       first, count, error);
   if (!ok) ThrowEngineError(env, error);
   Napi::Object out = Napi::Object::New(env);
-  out.Set("starts", FitTypedArray(env, starts, first, count));
-  out.Set("values", FitTypedArray(env, values, first, count));
+  if (reused) {
+    out.Set("starts", Napi::BigInt64Array::New(env, count, starts.ArrayBuffer(), starts.ByteOffset() + first * 8));
+    out.Set("values", Napi::Float64Array::New(env, count, values.ArrayBuffer(), values.ByteOffset() + first * 8));
+  } else {
+    out.Set("starts", FitTypedArray(env, starts, first, count));
+    out.Set("values", FitTypedArray(env, values, first, count));
+  }
   return out;
 }
 

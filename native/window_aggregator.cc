@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "decimal_codec.h"
+#include "window_writer.h"
 
 namespace sluice {
 namespace {
@@ -130,7 +131,9 @@ class DenseStrideRuns {
 // form: a run's sum is one subtraction, a value the difference of neighbours). Differences wrap
 // in uint64 and are exact: every integer and, the caller checked, every run's sum fits in int64.
 struct PlainIntegers {
+  static constexpr bool kDifferences = false;
   const int64_t* integers;
+  const int64_t* Data() const { return integers; }
   int64_t At(size_t j) const { return integers[j]; }
   int64_t Sum(size_t from, size_t to) const {
     int64_t sum = 0;
@@ -139,7 +142,9 @@ struct PlainIntegers {
   }
 };
 struct CumulativeIntegers {
+  static constexpr bool kDifferences = true;
   const int64_t* totals;
+  const int64_t* Data() const { return totals; }
   uint64_t Total(size_t j) const { return static_cast<uint64_t>(totals[j]); }  // of integers 0..j
   int64_t At(size_t j) const { return static_cast<int64_t>(j == 0 ? Total(0) : Total(j) - Total(j - 1)); }
   int64_t Sum(size_t from, size_t to) const {
@@ -175,18 +180,22 @@ inline double WindowValue(const Integers& integers, size_t from, size_t to, doub
   }
 }
 
-// `windows` whole windows of `per_window` integers each from `from`, for count, sum or avg: the
-// same values WindowValue gives, without a run to find per window. Written straight to the
+// `windows` whole windows of `per_window` integers each from `from` (≥ 1), for count, sum or avg:
+// the same values WindowValue gives, without a run to find per window. Written straight to the
 // output (staging chunks in a buffer and copying them out measured slower: the output is
 // megabytes). With one point per window the value is that integer / divisor (the division by a
-// count of 1 that WindowValue makes changes nothing: x / 1 == x), else the chunk's sums are
-// written first and divided in a loop of their own while those lines are still in L1 (a loop
-// with no dependency between iterations, which the compiler can vectorise). The divisions were a
-// large part of narrow windows' cost.
+// count of 1 that WindowValue makes changes nothing: x / 1 == x: window_writer.h), else the
+// chunk's sums are written first and divided in a loop of their own while those lines are still
+// in L1 (a loop with no dependency between iterations, which the compiler can vectorise). The
+// divisions were a large part of narrow windows' cost.
 template <AggregateOp kOp, typename Integers>
 void WriteRegularWindows(const Integers& integers, size_t from, size_t per_window, size_t windows,
                          uint64_t first_bucket, uint64_t bucket_step, double divisor, int64_t* starts,
-                         double* values) {
+                         double* values, bool stream) {
+  if (kOp != AggregateOp::kCount && per_window == 1) {
+    return WriteOnePointWindows(integers.Data() + from, Integers::kDifferences, windows, first_bucket, bucket_step,
+                                divisor, starts, values, stream);
+  }
   constexpr size_t kChunk = 256;
   const double count = static_cast<double>(static_cast<uint64_t>(per_window));
   uint64_t bucket = first_bucket;
@@ -195,14 +204,6 @@ void WriteRegularWindows(const Integers& integers, size_t from, size_t per_windo
     const size_t chunk = std::min(kChunk, windows - done);
     int64_t* const chunk_starts = starts + done;
     double* const chunk_values = values + done;
-    if (kOp != AggregateOp::kCount && per_window == 1) {
-      for (size_t k = 0; k < chunk; ++k, ++at) {
-        chunk_starts[k] = static_cast<int64_t>(bucket);
-        bucket += bucket_step;
-        chunk_values[k] = static_cast<double>(integers.At(at)) / divisor;
-      }
-      continue;
-    }
     for (size_t k = 0; k < chunk; ++k, at += per_window) {
       chunk_starts[k] = static_cast<int64_t>(bucket);
       bucket += bucket_step;
@@ -243,8 +244,9 @@ void AddIntegerRun(Accumulator& window, const Integers& integers, size_t from, s
 
 }  // namespace
 
-WindowAggregator::WindowAggregator(int64_t every, AggregateOp op, int64_t* starts, double* values, size_t capacity)
-    : every_(every), op_(op), starts_(starts), values_(values), capacity_(capacity) {}
+WindowAggregator::WindowAggregator(int64_t every, AggregateOp op, int64_t* starts, double* values, size_t capacity,
+                                   bool large_output)
+    : every_(every), op_(op), starts_(starts), values_(values), capacity_(capacity), large_output_(large_output) {}
 
 void WindowAggregator::Emit() {
   if (window_.count == 0) return;
@@ -315,7 +317,7 @@ void WindowAggregator::AddDecimalRuns(Runs runs, Integers integers, size_t n, do
     if (interior > 0 && capacity - written >= interior) {
       const uint64_t first_bucket = runs.NextBucket();
       WriteRegularWindows<kOp>(integers, i, per_window, interior, first_bucket, bucket_step, divisor, starts + written,
-                               values + written);
+                               values + written, large_output_);
       count_ = written + interior;
       i += interior * per_window;
       const int64_t bucket = static_cast<int64_t>(first_bucket + interior * bucket_step);

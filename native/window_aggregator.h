@@ -17,8 +17,10 @@ namespace sluice {
 class WindowAggregator {
  public:
   // Windows go to starts[k], values[k] for k < capacity; capacity must bound the number of windows
-  // (Finish() reports it if it did not).
-  WindowAggregator(int64_t every, AggregateOp op, int64_t* starts, double* values, size_t capacity);
+  // (Finish() reports it if it did not). `large_output`: this is part of an output too large for
+  // the cache, which runs of one-point windows then bypass (window_writer.h).
+  WindowAggregator(int64_t every, AggregateOp op, int64_t* starts, double* values, size_t capacity,
+                   bool large_output = false);
 
   // A block whose points all lie in the window starting at `bucket`: from its summary.
   void AddBlockSummary(int64_t bucket, const BlockMeta& meta);
@@ -50,6 +52,7 @@ class WindowAggregator {
   int64_t* const starts_;
   double* const values_;
   const size_t capacity_;
+  const bool large_output_;
   size_t count_ = 0;
   bool overflowed_ = false;
   Accumulator window_;

@@ -8,6 +8,7 @@ import { ReferenceSeries } from './helpers/reference.js';
 import { sluice } from './helpers/sluice.js';
 
 type Database = Awaited<ReturnType<typeof sluice.open>>;
+type WindowOutput = Parameters<Database['aggregateWindows']>[1] & object;
 const OPS = ['count', 'sum', 'avg', 'min', 'max', 'first', 'last'] as const;
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -701,6 +702,66 @@ describe('tumbling windows', () => {
       await expect(sluice.open({ dir, queryThreads })).rejects.toThrow(/queryThreads must be an integer in 0\.\.64/);
       expect(fs.existsSync(dir)).toBe(false);
     }
+  });
+
+  it('writes a large result of one-point windows exactly, into new arrays or the caller\'s', async () => {
+    // 300,000 windows (4.8 MB): large enough to be written past the cache (window_writer.h).
+    const db = await openDb(tempDir());
+    const n = 300_000;
+    const origin = 1_700_000_000_000_000n;
+    const ts = BigInt64Array.from({ length: n }, (_, i) => origin + BigInt(i) * 10_000_000n + 250_000n);
+    // A walk in hundredths, as sensors give: stored as decimals, read back by the decimal path.
+    let walk = 5_000;
+    const values = Float64Array.from({ length: n }, (_, i) => (walk = Math.min(10_000, Math.max(0, walk + ((i * 7919) % 101) - 50))) / 100);
+    db.writeBatch('one', {}, ts, values);
+    await db.flush();
+    const first = 37;
+    const last = n - 41;
+    const query = { series: 'one', start: ts[first]!, end: ts[last]!, every: '1s' } as const;
+    // The caller's columns on different alignments within a cache line.
+    const starts = new BigInt64Array(new ArrayBuffer(8 * (n + 1)), 8, n);
+    const into = { starts, values: new Float64Array(n) };
+    for (const op of ['avg', 'sum'] as const) {
+      const fresh = db.aggregateWindows({ ...query, op });
+      const reused = db.aggregateWindows({ ...query, op }, into);
+      expect(reused.values.buffer).toBe(into.values.buffer);
+      expect(reused.starts.buffer).toBe(into.starts.buffer);
+      for (const result of [fresh, reused]) {
+        expect(result.starts.length).toBe(last - first + 1);
+        let mismatches = 0;
+        for (let k = 0; k < result.starts.length; k++) {
+          const i = first + k;
+          if (result.starts[k] !== ts[i]! - 250_000n || !Object.is(result.values[k], values[i])) mismatches++;
+        }
+        expect(mismatches, op).toBe(0);
+      }
+    }
+    // Arrays too small for the bound: new ones, the same windows.
+    const small = { starts: new BigInt64Array(10), values: new Float64Array(10) };
+    const fallback = db.aggregateWindows({ ...query, op: 'avg' }, small);
+    expect(fallback.values.buffer).not.toBe(small.values.buffer);
+    expect(fallback.values.length).toBe(last - first + 1);
+    expect(fallback.values[5]).toBe(values[first + 5]);
+  });
+
+  it('refuses into columns that are the wrong type, differ in length or share memory', async () => {
+    const db = await openDb(tempDir());
+    db.write('s', {}, 1_000_000n, 1);
+    const query = { series: 's', every: '1s', op: 'avg' } as const;
+    const shared = new ArrayBuffer(8 * 32);
+    const cases: [unknown, RegExp][] = [
+      [{ starts: new Float64Array(4), values: new Float64Array(4) }, /into\.starts must be a BigInt64Array/],
+      [{ starts: new BigInt64Array(4), values: new BigInt64Array(4) }, /into\.values must be a Float64Array/],
+      [{ starts: new BigInt64Array(4), values: new Float64Array(5) }, /same length, got 4 and 5/],
+      [{ starts: new BigInt64Array(shared, 0, 10), values: new Float64Array(shared, 64, 10) }, /must not share memory/],
+      [null, /into must be/],
+    ];
+    for (const [into, message] of cases) {
+      expect(() => db.aggregateWindows(query, into as WindowOutput)).toThrow(message);
+    }
+    // Side by side in one buffer is fine.
+    const result = db.aggregateWindows(query, { starts: new BigInt64Array(shared, 0, 8), values: new Float64Array(shared, 64, 8) });
+    expect([...result.values]).toEqual([1]);
   });
 
   it('answers windows wider than a block from block summaries and narrow ones by decoding', async () => {

@@ -68,6 +68,12 @@ export interface WindowQuery extends AggregateQuery {
   every: string;
 }
 
+/** Arrays of the caller's that `aggregateWindows` writes its result into (see there). */
+export interface WindowOutput {
+  starts: BigInt64Array;
+  values: Float64Array;
+}
+
 /** One row per window that holds points: its start (µs) and the aggregate. */
 export interface WindowResult {
   starts: BigInt64Array;
@@ -138,6 +144,19 @@ export function parseDuration(text: unknown, what: string): bigint {
     throw invalid(`${what} must be a positive whole number with a unit s, m, h, d or w (such as "30d"), got ${JSON.stringify(text)}`);
   }
   return BigInt(match[1]!) * DURATION_UNITS[match[2]!]!;
+}
+
+function checkWindowOutput(into: WindowOutput): void {
+  if (typeof into !== 'object' || into === null) throw invalid(`into must be { starts: BigInt64Array, values: Float64Array }, got ${String(into)}`);
+  if (!(into.starts instanceof BigInt64Array)) throw invalid('into.starts must be a BigInt64Array');
+  if (!(into.values instanceof Float64Array)) throw invalid('into.values must be a Float64Array');
+  if (into.starts.length !== into.values.length) {
+    throw invalid(`into.starts and into.values must have the same length, got ${into.starts.length} and ${into.values.length}`);
+  }
+  if (into.starts.buffer === into.values.buffer) {
+    const a = into.starts.byteOffset, b = into.values.byteOffset, bytes = into.starts.byteLength;
+    if (bytes > 0 && a < b + bytes && b < a + bytes) throw invalid('into.starts and into.values must not share memory');
+  }
 }
 
 function invalid(message: string): SluiceError {
@@ -509,15 +528,22 @@ export class Database {
   }
 
   /** The aggregate per tumbling window, columnar. Blocks that fall inside one window answer from
-   * their summaries; the others are decoded. */
-  aggregateWindows(query: WindowQuery): WindowResult {
+   * their summaries; the others are decoded.
+   *
+   * With `into`, the windows are written into the caller's arrays and the result's columns are
+   * views of them (valid until the arrays are written again), which saves allocating and
+   * page-faulting fresh memory on every call. They are used when they can hold the engine's bound
+   * on the windows: at most one per point in the range and one per `every` in it, plus one per
+   * time range read side by side (16 at most). Otherwise new arrays are returned, as without `into`. */
+  aggregateWindows(query: WindowQuery, into?: WindowOutput): WindowResult {
     const handle = this.#open();
     const { series, flat, start, end } = this.#selector(query);
     const op = OP_CODES[query.op];
     if (op === undefined) throw invalid(`op must be one of ${Object.keys(OP_CODES).join(', ')}, got ${String(query.op)}`);
     const every = parseDuration(query.every, 'every');
+    if (into !== undefined) checkWindowOutput(into);
     try {
-      return native().addon.engineAggregateWindows(handle, series, flat, start, end, every, op);
+      return native().addon.engineAggregateWindows(handle, series, flat, start, end, every, op, into?.starts, into?.values);
     } catch (error) {
       throw asSluiceError(error);
     }
