@@ -191,7 +191,8 @@ export interface NativeEngineAddon {
   engineWriteRemoteWrite(handle: EngineHandle, body: Uint8Array, maxUncompressedBytes: number, withPoints?: boolean): NetworkWriteResult;
   /** EngineAggregate(): op 0 count, 1 sum, 2 avg, 3 min, 4 max, 5 first, 6 last. */
   engineAggregate(handle: EngineHandle, series: string, tags: string[], start: bigint, end: bigint, op: number): NativeAggregate;
-  /** EngineAggregateWindows(): epoch-aligned tumbling windows of everyUs; only windows with points. */
+  /** EngineAggregateWindows(): epoch-aligned tumbling windows of everyUs; only windows with points.
+   * With intoStarts/intoValues large enough, written there at [first, first + count). */
   engineAggregateWindows(
     handle: EngineHandle,
     series: string,
@@ -200,9 +201,18 @@ export interface NativeEngineAddon {
     end: bigint,
     everyUs: bigint,
     op: number,
-    intoStarts?: BigInt64Array,
-    intoValues?: Float64Array,
   ): { starts: BigInt64Array; values: Float64Array };
+  engineAggregateWindows(
+    handle: EngineHandle,
+    series: string,
+    tags: string[],
+    start: bigint,
+    end: bigint,
+    everyUs: bigint,
+    op: number,
+    intoStarts: BigInt64Array | undefined,
+    intoValues: Float64Array | undefined,
+  ): { starts: BigInt64Array; values: Float64Array } | { first: number; count: number };
   /** EngineScan(): up to `limit` points with start <= t <= end, in time order. */
   engineScan(
     handle: EngineHandle,

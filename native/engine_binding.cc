@@ -281,9 +281,9 @@ Napi::Value EngineAggregate(const Napi::CallbackInfo& info) {
 }
 
 // engineAggregateWindows(handle, series, tags, start, end, everyUs, op[, intoStarts, intoValues]):
-//   { starts: BigInt64Array, values: Float64Array }
+//   { starts: BigInt64Array, values: Float64Array } | { first, count }
 // With intoStarts/intoValues (checked in TypeScript: same length, separate memory) the windows are
-// written into them when the engine's bound on the windows fits, and the result views them.
+// written into them when the engine's bound on the windows fits, at [first, first + count).
 Napi::Value EngineAggregateWindows(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const ReadArguments read = RequireReadArguments(info);
@@ -325,9 +325,9 @@ Napi::Value EngineAggregateWindows(const Napi::CallbackInfo& info) {
       first, count, error);
   if (!ok) ThrowEngineError(env, error);
   Napi::Object out = Napi::Object::New(env);
-  if (reused) {
-    out.Set("starts", Napi::BigInt64Array::New(env, count, starts.ArrayBuffer(), starts.ByteOffset() + first * 8));
-    out.Set("values", Napi::Float64Array::New(env, count, values.ArrayBuffer(), values.ByteOffset() + first * 8));
+  if (reused) {  // the caller views its own arrays (they may be on a SharedArrayBuffer)
+    out.Set("first", Napi::Number::New(env, static_cast<double>(first)));
+    out.Set("count", Napi::Number::New(env, static_cast<double>(count)));
   } else {
     out.Set("starts", FitTypedArray(env, starts, first, count));
     out.Set("values", FitTypedArray(env, values, first, count));

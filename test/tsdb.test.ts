@@ -759,9 +759,18 @@ describe('tumbling windows', () => {
     for (const [into, message] of cases) {
       expect(() => db.aggregateWindows(query, into as WindowOutput)).toThrow(message);
     }
-    // Side by side in one buffer is fine.
+    // Side by side in one buffer is fine, and so is memory shared with other threads.
     const result = db.aggregateWindows(query, { starts: new BigInt64Array(shared, 0, 8), values: new Float64Array(shared, 64, 8) });
     expect([...result.values]).toEqual([1]);
+    const sharedMemory = new SharedArrayBuffer(8 * 16);
+    const onShared = db.aggregateWindows(query, { starts: new BigInt64Array(sharedMemory, 0, 8), values: new Float64Array(sharedMemory, 64, 8) });
+    expect(onShared.values.buffer).toBe(sharedMemory);
+    expect([...onShared.starts]).toEqual([1_000_000n]);
+    // Detached columns hold nothing: new arrays.
+    const detached = { starts: new BigInt64Array(8), values: new Float64Array(8) };
+    structuredClone(detached.starts.buffer, { transfer: [detached.starts.buffer] });
+    structuredClone(detached.values.buffer, { transfer: [detached.values.buffer] });
+    expect([...db.aggregateWindows(query, detached).values]).toEqual([1]);
   });
 
   it('answers windows wider than a block from block summaries and narrow ones by decoding', async () => {

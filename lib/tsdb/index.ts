@@ -543,7 +543,10 @@ export class Database {
     const every = parseDuration(query.every, 'every');
     if (into !== undefined) checkWindowOutput(into);
     try {
-      return native().addon.engineAggregateWindows(handle, series, flat, start, end, every, op, into?.starts, into?.values);
+      const result = native().addon.engineAggregateWindows(handle, series, flat, start, end, every, op, into?.starts, into?.values);
+      if (!('count' in result)) return result;
+      const { first, count } = result;
+      return { starts: into!.starts.subarray(first, first + count), values: into!.values.subarray(first, first + count) };
     } catch (error) {
       throw asSluiceError(error);
     }
