@@ -72,8 +72,16 @@ __attribute__((target("avx2"))) void StreamStartsAvx2(size_t from, size_t to, ui
   }
 }
 
-const bool kHasAvx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-const bool kHasAvx2 = __builtin_cpu_supports("avx2");
+// Set while the addon loads; __builtin_cpu_init() first, as GCC asks of checks made from a static
+// initializer.
+const bool kHasAvx512 = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+}();
+const bool kHasAvx2 = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") != 0;
+}();
 
 // [head, body_end): the elements of `column` (8-byte aligned) that whole aligned lines cover.
 template <typename T>
