@@ -82,6 +82,21 @@ export interface NativeAddon {
    */
   codecTimestampStride(bytes: Uint8Array, count: number): { first: bigint; step: bigint } | null;
   /**
+   * native/codec_probe.cc CodecWriteOnePointWindows(): the window writer (native/window_writer.h)
+   * with the given stores (0 scalar, 1 AVX2 streamed, 2 AVX-512 streamed) into starts/values; window k
+   * reads integers[k], or integers[k + 1] - integers[k] with differences. False when the CPU lacks them.
+   */
+  codecWriteOnePointWindows(
+    integers: BigInt64Array,
+    differences: boolean,
+    firstBucket: bigint,
+    bucketStep: bigint,
+    divisor: number,
+    stores: number,
+    starts: BigInt64Array,
+    values: Float64Array,
+  ): boolean;
+  /**
    * native/line_protocol_binding.cc ParseLineProtocolProbe(): reads the input in place; a parse
    * error throws an Error with code SLUICE_PARSE and numeric `line` and `column`.
    */

@@ -6,6 +6,7 @@
 
 #include "block_codec.h"
 #include "errors.h"
+#include "window_writer.h"
 
 namespace sluice {
 namespace {
@@ -169,9 +170,50 @@ Napi::Value CodecTimestampStride(const Napi::CallbackInfo& info) {
   return result;
 }
 
+int64_t RequireBigInt(const Napi::CallbackInfo& info, size_t index) {
+  bool lossless = false;
+  const int64_t value = info.Length() > index && info[index].IsBigInt()
+                            ? info[index].As<Napi::BigInt>().Int64Value(&lossless)
+                            : 0;
+  if (!lossless) {
+    ThrowTypeError(info.Env(), kInvalidArgument, "argument " + std::to_string(index) + " must be a bigint in int64 range");
+  }
+  return value;
+}
+
+// codecWriteOnePointWindows(integers: BigInt64Array, differences: boolean, firstBucket: bigint,
+//   bucketStep: bigint, divisor: number, stores: 0 scalar | 1 AVX2 | 2 AVX-512,
+//   starts: BigInt64Array, values: Float64Array): boolean
+// The window writer (window_writer.h) into the caller's columns (their alignment is the test's to
+// choose); window k reads integers[k], or integers[k + 1] - integers[k] with differences, so
+// integers holds count (+ 1) elements. False when this CPU cannot run those stores.
+Napi::Value CodecWriteOnePointWindows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::TypedArray integers = RequireTypedArray(info, 0, napi_bigint64_array, "a BigInt64Array");
+  if (info.Length() <= 1 || !info[1].IsBoolean()) ThrowTypeError(env, kInvalidArgument, "argument 1 must be a boolean");
+  const bool differences = info[1].As<Napi::Boolean>().Value();
+  const int64_t first_bucket = RequireBigInt(info, 2);
+  const int64_t bucket_step = RequireBigInt(info, 3);
+  const double divisor = RequireNumber(info, 4);
+  const auto stores = static_cast<WindowStores>(RequireCount(info, 5, 2));
+  Napi::TypedArray starts = RequireTypedArray(info, 6, napi_bigint64_array, "a BigInt64Array");
+  Napi::TypedArray values = RequireTypedArray(info, 7, napi_float64_array, "a Float64Array");
+  const size_t count = starts.ElementLength();
+  if (values.ElementLength() != count || integers.ElementLength() != count + (differences ? 1 : 0)) {
+    ThrowRangeError(env, kInvalidArgument, "starts and values must have the same length n, integers n (+ 1 with differences)");
+  }
+  if (!CanUseWindowStores(stores)) return Napi::Boolean::New(env, false);
+  const int64_t* first_integer = integers.As<Napi::BigInt64Array>().Data() + (differences ? 1 : 0);
+  WriteOnePointWindowsWith(stores, first_integer, differences, count, static_cast<uint64_t>(first_bucket),
+                           static_cast<uint64_t>(bucket_step), divisor, starts.As<Napi::BigInt64Array>().Data(),
+                           values.As<Napi::Float64Array>().Data());
+  return Napi::Boolean::New(env, true);
+}
+
 }  // namespace
 
 void RegisterCodecProbe(Napi::Env env, Napi::Object exports) {
+  exports.Set("codecWriteOnePointWindows", Napi::Function::New(env, CodecWriteOnePointWindows, "codecWriteOnePointWindows"));
   exports.Set("codecEncodeTimestamps", Napi::Function::New(env, CodecEncodeTimestamps, "codecEncodeTimestamps"));
   exports.Set("codecDecodeTimestamps", Napi::Function::New(env, CodecDecodeTimestamps, "codecDecodeTimestamps"));
   exports.Set("codecEncodeValues", Napi::Function::New(env, CodecEncodeValues, "codecEncodeValues"));

@@ -1,4 +1,5 @@
-// Entry points that expose the block codecs to tests and benchmarks (bindings/index.ts codec*).
+// Entry points that expose the block codecs, and the window writer that turns decoded blocks into
+// results, to tests and benchmarks (bindings/index.ts codec*).
 #pragma once
 
 #include <napi.h>

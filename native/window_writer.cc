@@ -97,39 +97,61 @@ bool AlignedBody(const T* column, size_t count, size_t& head, size_t& body_end) 
 
 }  // namespace
 
-void WriteOnePointWindows(const int64_t* integers, bool differences, size_t count, uint64_t first_bucket,
-                          uint64_t bucket_step, double divisor, int64_t* starts, double* values, bool stream) {
+bool CanUseWindowStores(WindowStores stores) {
 #if defined(__x86_64__)
-  size_t head, body_end;
-  if (stream && (kHasAvx512 || kHasAvx2) && AlignedBody(starts, count, head, body_end)) {
-    StartsScalar(0, head, first_bucket, bucket_step, starts);
-    if (kHasAvx512) {
-      StreamStartsAvx512(head, body_end, first_bucket, bucket_step, starts);
+  if (stores == WindowStores::kAvx512) return kHasAvx512;
+  if (stores == WindowStores::kAvx2) return kHasAvx2;
+#endif
+  return stores == WindowStores::kScalar;
+}
+
+void WriteOnePointWindowsWith(WindowStores stores, const int64_t* integers, bool differences, size_t count,
+                              uint64_t first_bucket, uint64_t bucket_step, double divisor, int64_t* starts,
+                              double* values) {
+#if defined(__x86_64__)
+  if (stores != WindowStores::kScalar && CanUseWindowStores(stores)) {
+    const bool wide = stores == WindowStores::kAvx512;
+    size_t head, body_end;
+    if (AlignedBody(starts, count, head, body_end)) {
+      StartsScalar(0, head, first_bucket, bucket_step, starts);
+      if (wide) {
+        StreamStartsAvx512(head, body_end, first_bucket, bucket_step, starts);
+      } else {
+        StreamStartsAvx2(head, body_end, first_bucket, bucket_step, starts);
+      }
+      StartsScalar(body_end, count, first_bucket, bucket_step, starts);
     } else {
-      StreamStartsAvx2(head, body_end, first_bucket, bucket_step, starts);
+      StartsScalar(0, count, first_bucket, bucket_step, starts);
     }
-    StartsScalar(body_end, count, first_bucket, bucket_step, starts);
-  } else {
-    StartsScalar(0, count, first_bucket, bucket_step, starts);
-  }
-  if (stream && (kHasAvx512 || kHasAvx2) && AlignedBody(values, count, head, body_end)) {
-    ValuesScalar(integers, differences, 0, head, divisor, values);
-    if (kHasAvx512) {
-      StreamValuesAvx512(integers, differences, head, body_end, divisor, values);
+    if (AlignedBody(values, count, head, body_end)) {
+      ValuesScalar(integers, differences, 0, head, divisor, values);
+      if (wide) {
+        StreamValuesAvx512(integers, differences, head, body_end, divisor, values);
+      } else {
+        StreamValuesAvx2(integers, differences, head, body_end, divisor, values);
+      }
+      ValuesScalar(integers, differences, body_end, count, divisor, values);
     } else {
-      StreamValuesAvx2(integers, differences, head, body_end, divisor, values);
+      ValuesScalar(integers, differences, 0, count, divisor, values);
     }
-    ValuesScalar(integers, differences, body_end, count, divisor, values);
-  } else {
-    ValuesScalar(integers, differences, 0, count, divisor, values);
+    // Streamed stores are weakly ordered: make them visible before the caller reports it is done.
+    _mm_sfence();
+    return;
   }
-  // Streamed stores are weakly ordered: make them visible before the caller reports it is done.
-  if (stream) _mm_sfence();
-#else
-  (void)stream;
+#endif
   StartsScalar(0, count, first_bucket, bucket_step, starts);
   ValuesScalar(integers, differences, 0, count, divisor, values);
-#endif
+}
+
+void WriteOnePointWindows(const int64_t* integers, bool differences, size_t count, uint64_t first_bucket,
+                          uint64_t bucket_step, double divisor, int64_t* starts, double* values, bool stream) {
+  WindowStores stores = WindowStores::kScalar;
+  if (stream && CanUseWindowStores(WindowStores::kAvx512)) {
+    stores = WindowStores::kAvx512;
+  } else if (stream && CanUseWindowStores(WindowStores::kAvx2)) {
+    stores = WindowStores::kAvx2;
+  }
+  WriteOnePointWindowsWith(stores, integers, differences, count, first_bucket, bucket_step, divisor, starts, values);
 }
 
 }  // namespace sluice

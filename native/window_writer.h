@@ -17,4 +17,14 @@ namespace sluice {
 void WriteOnePointWindows(const int64_t* integers, bool differences, size_t count, uint64_t first_bucket,
                           uint64_t bucket_step, double divisor, int64_t* starts, double* values, bool stream);
 
+// The ways of writing them: ordinary stores, or streamed with AVX2 or AVX-512 vectors.
+enum class WindowStores { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+// Whether this CPU runs `stores` (kScalar: always).
+bool CanUseWindowStores(WindowStores stores);
+// WriteOnePointWindows with the given stores (which the CPU must run), so that tests can compare
+// every kind this machine has against the scalar one (native/codec_probe.cc).
+void WriteOnePointWindowsWith(WindowStores stores, const int64_t* integers, bool differences, size_t count,
+                              uint64_t first_bucket, uint64_t bucket_step, double divisor, int64_t* starts,
+                              double* values);
+
 }  // namespace sluice

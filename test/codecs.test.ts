@@ -322,6 +322,47 @@ describe('aggregation reads of blocks (window aggregates)', () => {
   });
 });
 
+describe('window writer (one-point windows, native/window_writer.h)', () => {
+  it('writes with every kind of stores this CPU has exactly what the scalar stores and a JS reference give', () => {
+    const kinds = [0, 1, 2].filter((stores) =>
+      addon.codecWriteOnePointWindows(new BigInt64Array(0), false, 0n, 1n, 1, stores, new BigInt64Array(0), new Float64Array(0)),
+    );
+    expect(kinds[0]).toBe(0);
+    fc.assert(
+      fc.property(
+        fc.array(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), { maxLength: 300 }),
+        fc.boolean(),
+        int64,
+        int64,
+        fc.oneof(fc.constantFrom(1, 10, 100, 1000, 1e6, 1e10), fc.double({ min: 0.5, max: 1e6, noNaN: true })),
+        fc.nat(7),
+        fc.nat(7),
+        (raw, anyDifferences, firstBucket, bucketStep, divisor, startsShift, valuesShift) => {
+          const integers = BigInt64Array.from(raw);
+          const differences = anyDifferences && integers.length > 0; // n + 1 integers for n windows
+          const count = Math.max(0, integers.length - (differences ? 1 : 0));
+          // Columns at every alignment within a cache line, each on its own.
+          const columns = () => ({
+            starts: new BigInt64Array(count + 8).subarray(startsShift, startsShift + count),
+            values: new Float64Array(count + 8).subarray(valuesShift, valuesShift + count),
+          });
+          const expectedStarts = BigInt64Array.from({ length: count }, (_, k) => BigInt.asIntN(64, firstBucket + BigInt(k) * bucketStep));
+          const expectedValues = Float64Array.from({ length: count }, (_, k) =>
+            Number(differences ? BigInt.asIntN(64, integers[k + 1]! - integers[k]!) : integers[k]!) / divisor,
+          );
+          for (const stores of kinds) {
+            const { starts, values } = columns();
+            expect(addon.codecWriteOnePointWindows(integers.subarray(0, count + (differences ? 1 : 0)), differences, firstBucket, bucketStep, divisor, stores, starts, values)).toBe(true);
+            expect(Buffer.from(starts.buffer, starts.byteOffset, starts.byteLength).equals(Buffer.from(expectedStarts.buffer)), `stores ${stores} starts`).toBe(true);
+            expect(Buffer.from(values.buffer, values.byteOffset, values.byteLength).equals(Buffer.from(expectedValues.buffer)), `stores ${stores} values`).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+});
+
 describe('codec probes: arguments and corrupt input', () => {
   it('reject wrong arguments on the native side with a code', () => {
     const unchecked = addon as unknown as Record<string, (...args: unknown[]) => unknown>;
@@ -337,6 +378,13 @@ describe('codec probes: arguments and corrupt input', () => {
       ['codecDecodeValues', [new Uint8Array(2), 1.5]],
       ['codecDecodeValues', [new Uint8Array(2), 2 ** 40]],
       ['codecDecodeValues', [new Uint8Array(2), 1, new BigInt64Array(1)]],
+      // The window writer: integers one longer than the columns only with differences.
+      ['codecWriteOnePointWindows', [new BigInt64Array(4), false, 0n, 1n, 1, 0, new BigInt64Array(3), new Float64Array(3)]],
+      ['codecWriteOnePointWindows', [new BigInt64Array(3), true, 0n, 1n, 1, 0, new BigInt64Array(3), new Float64Array(3)]],
+      ['codecWriteOnePointWindows', [new BigInt64Array(3), false, 0n, 1n, 1, 0, new BigInt64Array(3), new Float64Array(2)]],
+      ['codecWriteOnePointWindows', [new BigInt64Array(3), false, 0n, 1n, 1, 3, new BigInt64Array(3), new Float64Array(3)]],
+      ['codecWriteOnePointWindows', [new BigInt64Array(3), false, 2n ** 64n, 1n, 1, 0, new BigInt64Array(3), new Float64Array(3)]],
+      ['codecWriteOnePointWindows', [new BigInt64Array(3), 1, 0n, 1n, 1, 0, new BigInt64Array(3), new Float64Array(3)]],
     ];
     for (const [name, args] of bad) {
       expect(() => unchecked[name]!(...args), `${name}(${String(args)})`).toThrow(
