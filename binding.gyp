@@ -23,6 +23,7 @@
         "native/engine.cc",
         "native/window_aggregator.cc",
         "native/window_writer.cc",
+        "native/stream_copy.cc",
         "native/parallel_chunks.cc",
         "native/parallel_decoder.cc",
         "native/engine_binding.cc",

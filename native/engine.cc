@@ -20,6 +20,7 @@
 #include "parallel_chunks.h"
 #include "parallel_decoder.h"
 #include "series_key.h"
+#include "stream_copy.h"
 #include "window_aggregator.h"
 
 namespace sluice {
@@ -631,8 +632,10 @@ std::vector<WindowChunk> CutIntoChunks(const std::vector<WindowGroup>& groups, i
 }  // namespace
 
 // Window results of at least this many rows (16 bytes each: 4 MiB, more than a core's share of
-// the cache) are written past the cache where that is faster (window_writer.h).
+// the cache) are written past the cache where that is faster (window_writer.h); so are scans of
+// as many points.
 constexpr size_t kLargeWindowOutput = size_t{1} << 18;
+constexpr size_t kLargeScanOutput = kLargeWindowOutput;
 
 bool Engine::AggregateWindows(std::string_view key, int64_t start, int64_t end, int64_t every_us, AggregateOp op,
                               const std::function<ResultColumns(size_t)>& allocate, size_t& first,
@@ -782,12 +785,17 @@ bool Engine::Scan(std::string_view key, int64_t start, int64_t end, size_t limit
   // them out).
   const size_t capacity = static_cast<size_t>(std::min<uint64_t>(limit, points));
   const ResultColumns columns = allocate(capacity);
+  // A result larger than a core's share of the cache is copied past it (stream_copy.h).
+  const bool large = capacity >= kLargeScanOutput;
   std::string message;
   std::vector<int64_t> block_ts;
   std::vector<double> block_values;
   auto take = [&](const std::vector<int64_t>& ts, const std::vector<double>& v) {
     const size_t n = std::min(ts.size(), capacity - count);
-    if (n > 0) {
+    if (n > 0 && large) {
+      StreamCopy(columns.times + count, ts.data(), n * sizeof(int64_t));
+      StreamCopy(columns.values + count, v.data(), n * sizeof(double));
+    } else if (n > 0) {
       std::memcpy(columns.times + count, ts.data(), n * sizeof(int64_t));
       std::memcpy(columns.values + count, v.data(), n * sizeof(double));
     }

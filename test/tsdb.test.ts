@@ -706,7 +706,7 @@ describe('tumbling windows', () => {
     }
   });
 
-  it('writes a large result of one-point windows exactly, into new arrays or the caller\'s', async () => {
+  it('writes a large result of one-point windows, and a large scan, exactly (windows into new arrays or the caller\'s)', async () => {
     // 300,000 windows (4.8 MB): large enough to be written past the cache (window_writer.h).
     const db = await openDb(tempDir());
     const n = 300_000;
@@ -738,6 +738,11 @@ describe('tumbling windows', () => {
         expect(mismatches, op).toBe(0);
       }
     }
+    // The same points scanned in one batch (also copied past the cache: stream_copy.h).
+    const [whole] = [...db.scanBatches({ series: 'one', batchSize: n })];
+    expect(whole!.timestamps.length).toBe(n);
+    expect(Buffer.from(whole!.timestamps.buffer, whole!.timestamps.byteOffset, whole!.timestamps.byteLength).equals(Buffer.from(ts.buffer))).toBe(true);
+    expect(Buffer.from(whole!.values.buffer, whole!.values.byteOffset, whole!.values.byteLength).equals(Buffer.from(values.buffer))).toBe(true);
     // Arrays too small for the bound: new ones, the same windows.
     const small = { starts: new BigInt64Array(10), values: new Float64Array(10) };
     const fallback = db.aggregateWindows({ ...query, op: 'avg' }, small);
