@@ -218,6 +218,22 @@ describe('live events to a guest', () => {
   });
 });
 
+describe('live events to a guest, in time', () => {
+  it('are handed to the workflow inside the write that made them, not after the writing turn', async () => {
+    const { db, runtime } = await setup();
+    await runtime.deploy({ name: 'echo', module: await echoGuest('LAST:inside:[]') });
+    await until('the guest registered its query', () => runtime.status('echo').handles[0]?.handle);
+    const pending = () => runtime.status('echo').handles[0]!.pending;
+    const before = pending();
+    db.write('inside', {}, 1_000_000n, 1, { producer: 7 });
+    // Still the same turn: acknowledgements cannot have come back yet.
+    expect(pending()).toBe(before + 1);
+    db.write('inside', {}, 1_000_001n, 2, { producer: 7 });
+    expect(pending()).toBe(before + 2);
+    await until('both acknowledged', () => runtime.status('echo').handles[0]!.delivered >= 2 && pending() === 0);
+  });
+});
+
 describe('host functions', () => {
   for (const abi of ['seed', 'i32'] as const) {
     it(`answer good and bad Regions with their error codes (${abi} signatures)`, async () => {

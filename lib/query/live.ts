@@ -33,6 +33,16 @@ export interface LiveOptions {
   since?: bigint | number;
 }
 
+/** @internal Options only sluice's own consumers pass (the workflow runtime). */
+export interface InternalLiveOptions extends LiveOptions {
+  /**
+   * onEvent runs inside the write that made the event instead of after the writing turn, so a
+   * consumer on another thread can start on it while the writer goes on: only for callbacks that
+   * hand events on (no writes of their own, no user code), which nothing can re-enter.
+   */
+  deliverDuringWrite?: boolean;
+}
+
 export interface LiveStats {
   /** Events waiting in the buffer. */
   buffered: number;
@@ -73,6 +83,7 @@ export class LiveQuery {
   #events: LiveEvent[] = [];
   #head = 0;
   #delivering = false;
+  readonly #duringWrite: boolean;
   #closed = false;
   #stats: LiveStats = { buffered: 0, delivered: 0, dropped: 0, late: 0, callbackErrors: 0 };
   #lastError: unknown;
@@ -99,6 +110,7 @@ export class LiveQuery {
       throw new SluiceError('SLUICE_INVALID_ARGUMENT', `bufferSize must be an integer in 1..${MAX_BUFFER}, got ${String(capacity)}`);
     }
     this.#capacity = capacity;
+    this.#duringWrite = (options as InternalLiveOptions).deliverDuringWrite === true && onEvent !== undefined;
     const range = query.range;
     this.#minTime = -Infinity;
     this.#maxTime = Infinity;
@@ -278,6 +290,16 @@ export class LiveQuery {
   }
 
   #push(event: LiveEvent): void {
+    if (this.#duringWrite) {
+      this.#stats.delivered++;
+      try {
+        void this.#onEvent!(event);
+      } catch (error) {
+        this.#stats.callbackErrors++;
+        this.#lastError = error;
+      }
+      return;
+    }
     if (this.#events.length - this.#head >= this.#capacity) {
       this.#head++; // the oldest goes: live consumers want the freshest value
       this.#stats.dropped++;

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { SluiceError } from '../errors.js';
-import type { LiveEvent, LiveQuery } from '../query/live.js';
+import type { InternalLiveOptions, LiveEvent, LiveQuery } from '../query/live.js';
 import type { Database } from '../tsdb/index.js';
 import type { AbiReport } from '../wasm/abi.js';
 import { readModuleInfo, type ModuleInfo } from '../wasm/module-info.js';
@@ -139,7 +139,6 @@ interface WorkerHost {
   instances: Set<number>;
   alive: boolean;
   retry: ReturnType<typeof setTimeout> | undefined;
-  signalQueued: boolean;
 }
 
 const DEFAULT_LIMITS: WorkflowLimits = { memoryBytes: 64 * 2 ** 20, cpuBudgetMs: 1000 };
@@ -489,7 +488,6 @@ export class WorkflowRuntime {
       instances: new Set(),
       alive: true,
       retry: undefined,
-      signalQueued: false,
     };
     worker.on('message', (message: WorkerBatch | { type: 'closed' }) => {
       if (message.type === 'batch') for (const m of message.messages) this.#onWorkerMessage(host, m);
@@ -621,10 +619,14 @@ export class WorkflowRuntime {
     };
     workflow.handles.push(handle);
     try {
-      handle.live = this.#db.live(saved.text, (event) => this.#onLiveEvent(workflow, handle, event), {
+      const options: InternalLiveOptions = {
         bufferSize: Math.min(this.#options.backlogLimit, 1 << 20),
+        // Into the backlog and the ring inside the write: the worker starts on an event while the
+        // writer goes on with the rest of its turn (docs/workflows.md).
+        deliverDuringWrite: true,
         ...(replaySince !== undefined ? { since: Math.floor(replaySince) } : {}),
-      });
+      };
+      handle.live = this.#db.live(saved.text, (event) => this.#onLiveEvent(workflow, handle, event), options);
     } catch (error) {
       this.#log(workflow, `live query ${saved.text}: ${(error as Error).message}`);
     }
@@ -666,14 +668,8 @@ export class WorkflowRuntime {
       handle.sent = sequence;
       pushed = true;
     }
-    if (pushed && !host.signalQueued) {
-      // One wake-up for all the events of this turn.
-      host.signalQueued = true;
-      queueMicrotask(() => {
-        host.signalQueued = false;
-        host.ring.signal();
-      });
-    }
+    // At once: it costs a cross-thread wake only while the worker sleeps (EventRing.signal).
+    if (pushed) host.ring.signal();
   }
 
   #onState(workflow: Workflow, host: WorkerHost, state: InstanceState, error: string | undefined, code: number | undefined, memoryBytes: number | undefined): void {
