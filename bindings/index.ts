@@ -175,6 +175,9 @@ export interface NativeEngineStats {
 }
 
 /** The storage engine's entry points: native/engine_binding.cc. Tags travel as [k1, v1, k2, v2, ...]. */
+/** engineAggregateWindows' arguments before the optional output columns. */
+type WindowArguments = [handle: EngineHandle, series: string, tags: string[], start: bigint, end: bigint, everyUs: bigint, op: number];
+
 export interface NativeEngineAddon {
   /** EngineOpen(): durability 0 none, 1 batch, 2 sync; retentionUs 0 keeps everything. */
   engineOpen(
@@ -208,25 +211,9 @@ export interface NativeEngineAddon {
   engineAggregate(handle: EngineHandle, series: string, tags: string[], start: bigint, end: bigint, op: number): NativeAggregate;
   /** EngineAggregateWindows(): epoch-aligned tumbling windows of everyUs; only windows with points.
    * With intoStarts/intoValues large enough, written there at [first, first + count). */
+  engineAggregateWindows(...args: WindowArguments): { starts: BigInt64Array; values: Float64Array };
   engineAggregateWindows(
-    handle: EngineHandle,
-    series: string,
-    tags: string[],
-    start: bigint,
-    end: bigint,
-    everyUs: bigint,
-    op: number,
-  ): { starts: BigInt64Array; values: Float64Array };
-  engineAggregateWindows(
-    handle: EngineHandle,
-    series: string,
-    tags: string[],
-    start: bigint,
-    end: bigint,
-    everyUs: bigint,
-    op: number,
-    intoStarts: BigInt64Array | undefined,
-    intoValues: Float64Array | undefined,
+    ...args: [...WindowArguments, intoStarts: BigInt64Array | undefined, intoValues: Float64Array | undefined]
   ): { starts: BigInt64Array; values: Float64Array } | { first: number; count: number };
   /** EngineScan(): up to `limit` points with start <= t <= end, in time order. */
   engineScan(
