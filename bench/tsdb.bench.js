@@ -1,6 +1,6 @@
 'use strict';
 // The storage engine on the issue's data set (bench/dataset.js): in-process ingest with writeBatch,
-// bytes per point on disk, AVG over 1 M points of one series (warm and in a fresh process), and
+// single-point db.write per durability mode, bytes per point on disk, AVG over 1 M points of one series (warm and in a fresh process), and
 // a scan that decodes every block of that series.
 //   node bench/tsdb.bench.js [--series 1000] [--points 10000]
 const { execFileSync } = require('node:child_process');
@@ -51,6 +51,30 @@ async function main() {
         rows.push(['bytes per point on disk (segments, after flush + compact)', (stats.segmentBytes / stats.segmentPoints).toFixed(3), `${stats.segments} segment, ${(stats.segmentBytes / 2 ** 20).toFixed(2)} MiB, whole files (index, bloom) included`]);
       }
       await db.close();
+    }
+    // One point per call, as a producer feeding live events writes: the log record per call is
+    // the cost that differs between modes. Modes alternate in rounds so a noisy phase hits both.
+    {
+      const modes = ['none', 'batch'];
+      const dbs = {};
+      for (const durability of modes) dbs[durability] = await open({ dir: path.join(root, `single-${durability}`), durability });
+      const perWrite = { none: [], batch: [] };
+      const n = 100_000;
+      for (let round = 0; round < 6; round++) {
+        for (const durability of modes) {
+          const target = dbs[durability];
+          const base = 1_700_000_000_000_000 + round * n;
+          const started = process.hrtime.bigint();
+          for (let i = 0; i < n; i++) target.write('single', { sensor: '1' }, base + i, i & 255);
+          perWrite[durability].push(Number(process.hrtime.bigint() - started) / n / 1000);
+        }
+      }
+      for (const durability of modes) await dbs[durability].close();
+      const none = median(perWrite.none);
+      for (const durability of modes) {
+        const value = median(perWrite[durability]);
+        rows.push([`db.write(), one point per call, durability ${durability}`, `${value.toFixed(2)} µs`, `median of 6 rounds of ${n.toLocaleString('en')}, modes alternating; ${(value / none).toFixed(2)}× durability none`]);
+      }
     }
     rows.push(['peak RSS of this process so far', `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`, 'data set held in memory by the generator too']);
 

@@ -13,14 +13,18 @@
 
 namespace sluice {
 
-bool WriteAllV(int fd, struct iovec* parts, int count) {
+bool WriteAllV(int fd, struct iovec* parts, int count) { return WriteAllVAt(fd, parts, count, -1); }
+
+bool WriteAllVAt(int fd, struct iovec* parts, int count, int64_t offset) {
   while (count > 0) {
-    ssize_t written = writev(fd, parts, std::min(count, IOV_MAX));
+    ssize_t written = offset < 0 ? writev(fd, parts, std::min(count, IOV_MAX))
+                                 : pwritev(fd, parts, std::min(count, IOV_MAX), static_cast<off_t>(offset));
     if (written < 0) {
       if (errno == EINTR) continue;
       return false;
     }
     size_t left = static_cast<size_t>(written);
+    if (offset >= 0) offset += written;
     while (count > 0 && left >= parts->iov_len) {
       left -= parts->iov_len;
       ++parts;

@@ -11,6 +11,8 @@ namespace sluice {
 
 // Writes every byte of the iovecs (retrying short writes and EINTR). False with errno set on failure.
 bool WriteAllV(int fd, struct iovec* parts, int count);
+// The same at `offset` (pwritev; the file position does not move).
+bool WriteAllVAt(int fd, struct iovec* parts, int count, int64_t offset);
 bool WriteAll(int fd, const void* data, size_t length);
 // Opens `path` with `flags` and reads its size; -1 with `error` set on failure.
 int OpenWithSize(const std::string& path, int flags, size_t& size, std::string& error);

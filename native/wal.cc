@@ -2,10 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -21,13 +23,41 @@ constexpr uint8_t kKindSeries = 1;
 constexpr uint8_t kKindMany = 2;
 // A record bigger than this is refused on write and treated as corruption on read.
 constexpr uint32_t kMaxPayloadBytes = 512u << 20;
+constexpr size_t kRecordHeaderBytes = 8;
+// A mapped file's size: large enough that rotating is rare at any write rate, small enough to
+// preallocate on a small device. A bigger record gets a file of its own size.
+constexpr size_t kMappedFileBytes = 32u << 20;
+constexpr size_t kMappedFileGrain = 1u << 20;
+// Records at least this big are written with pwritev rather than copied into the mapping.
+constexpr size_t kCopiedRecordLimit = 64u << 10;
+
+bool IsAllZero(const uint8_t* p, size_t length) {
+  for (size_t i = 0; i < length; ++i) {
+    if (p[i] != 0) return false;
+  }
+  return true;
+}
 
 }  // namespace
 
 struct Wal::File {
   int fd = -1;
   uint64_t sequence = 0;
+  // The shared mapping records are copied into; null when records are written with writev.
+  uint8_t* base = nullptr;
+  size_t capacity = 0;
+  size_t used = 0;  // bytes of the file holding the magic and whole records
+  // Pages below this offset were synced and unmapped from the process (they stay in the file).
+  size_t released = 0;
   ~File() {
+    if (base != nullptr) {
+      munmap(base, capacity);
+      // The preallocated tail goes back to the file system; a crash before this leaves zeros that
+      // recovery recognises.
+      if (ftruncate(fd, static_cast<off_t>(used)) != 0) {
+        // Nothing to do: the zeros are harmless, and the file is deleted after the next flush.
+      }
+    }
     if (fd >= 0) close(fd);
   }
 };
@@ -134,7 +164,7 @@ bool Wal::Replay(const std::function<void(const WalBatch&)>& apply, WalRecoveryS
       }
     }
     if (good_end < buffer.size()) {
-      stats.truncated_bytes += buffer.size() - good_end;
+      if (!IsAllZero(buffer.data() + good_end, buffer.size() - good_end)) stats.truncated_bytes += buffer.size() - good_end;
       if (ftruncate(fd, static_cast<off_t>(good_end)) != 0 || fdatasync(fd) != 0) {
         error = ErrnoText("cannot cut the torn tail of " + path);
         close(fd);
@@ -143,27 +173,63 @@ bool Wal::Replay(const std::function<void(const WalBatch&)>& apply, WalRecoveryS
     }
     close(fd);
   }
-  if (!OpenNewFile(error)) return false;
+  if (!OpenNewFile(0, error)) return false;
   if (durability_ == Durability::kBatch) sync_thread_ = std::thread(&Wal::SyncLoop, this);
   return true;
 }
 
-bool Wal::OpenNewFile(std::string& error) {
+bool Wal::OpenNewFile(size_t record_bytes, std::string& error) {
   auto file = std::make_shared<File>();
   file->sequence = next_sequence_++;
   const std::string path = dir_ + "/" + HexSequence(file->sequence) + ".wal";
-  file->fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  file->fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (file->fd < 0) {
     error = ErrnoText("cannot create " + path);
     return false;
   }
-  if (!WriteAll(file->fd, kMagic, sizeof(kMagic))) {
-    error = ErrnoText("cannot write " + path);
+  const size_t wanted = sizeof(kMagic) + record_bytes;
+  const size_t capacity =
+      std::max(kMappedFileBytes, (wanted + kMappedFileGrain - 1) / kMappedFileGrain * kMappedFileGrain);
+  // Preallocated, so a store into the mapping never meets a full disk (which would be SIGBUS). With
+  // durability `none` nothing is ever logged: the file only marks the sequence.
+  if (durability_ == Durability::kNone) {
+    // falls through to the unmapped file below
+  } else if (fallocate(file->fd, 0, 0, static_cast<off_t>(capacity)) == 0) {
+    void* base = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, file->fd, 0);
+    if (base != MAP_FAILED) {
+      file->base = static_cast<uint8_t*>(base);
+      file->capacity = capacity;
+    } else if (ftruncate(file->fd, 0) != 0) {
+      error = ErrnoText("cannot map or reset " + path);
+      return false;
+    }
+  } else if (errno == ENOSPC || errno == EDQUOT) {
+    error = ErrnoText("cannot preallocate " + std::to_string(capacity) + " bytes for " + path);
+    close(file->fd);
+    file->fd = -1;
+    unlink(path.c_str());
     return false;
   }
+  if (file->base != nullptr) {
+    std::memcpy(file->base, kMagic, sizeof(kMagic));
+  } else {
+    // No preallocation here (or no mapping): every record is written with writev at the end.
+    if (fcntl(file->fd, F_SETFL, O_APPEND) != 0 || !WriteAll(file->fd, kMagic, sizeof(kMagic))) {
+      error = ErrnoText("cannot write " + path);
+      return false;
+    }
+  }
+  file->used = sizeof(kMagic);
   if (durability_ != Durability::kNone) SyncDirectory(dir_);
   current_ = std::move(file);
   return true;
+}
+
+void Wal::RetireCurrentLocked() {
+  if (!current_) return;
+  // In `sync` mode every record was synced as it was written.
+  if (durability_ == Durability::kBatch) retiring_.push_back(std::move(current_));
+  current_.reset();
 }
 
 bool Wal::AppendRecord(struct iovec* parts, int count, size_t payload_length, std::string& error) {
@@ -176,19 +242,46 @@ bool Wal::AppendRecord(struct iovec* parts, int count, size_t payload_length, st
   for (int i = 1; i < count; ++i) crc = Crc32c(parts[i].iov_base, parts[i].iov_len, crc);
   uint32_t header[2] = {static_cast<uint32_t>(payload_length), crc};
   parts[0] = {header, sizeof(header)};
+  const size_t record_bytes = sizeof(header) + payload_length;
   std::shared_ptr<File> file;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    file = current_;
-    if (!file) {
+    if (!current_) {
       error = "the write-ahead log is closed";
       return false;
     }
-    if (!WriteAllV(file->fd, parts, count)) {
+    if (current_->base != nullptr && current_->used + record_bytes > current_->capacity) {
+      // Full: the next file is opened before this one retires, so a failure leaves the log as it was.
+      std::shared_ptr<File> full = current_;
+      if (!OpenNewFile(record_bytes, error)) {
+        current_ = std::move(full);
+        return false;
+      }
+      std::shared_ptr<File> next = std::move(current_);
+      current_ = std::move(full);
+      RetireCurrentLocked();
+      current_ = std::move(next);
+    }
+    file = current_;
+    if (file->base != nullptr && record_bytes >= kCopiedRecordLimit) {
+      // Big records go in with one pwritev into the same (preallocated) pages: copying them into
+      // the mapping would take a page fault for every page on top of the copy.
+      if (!WriteAllVAt(file->fd, parts, count, static_cast<int64_t>(file->used))) {
+        error = ErrnoText("write-ahead log write failed");
+        return false;
+      }
+    } else if (file->base != nullptr) {
+      uint8_t* out = file->base + file->used;
+      for (int i = 0; i < count; ++i) {
+        std::memcpy(out, parts[i].iov_base, parts[i].iov_len);
+        out += parts[i].iov_len;
+      }
+    } else if (!WriteAllV(file->fd, parts, count)) {
       error = ErrnoText("write-ahead log write failed");
       return false;
     }
-    bytes_written_ += sizeof(header) + payload_length;
+    file->used += record_bytes;
+    bytes_written_ += record_bytes;
   }
   if (durability_ == Durability::kSync) {
     if (fdatasync(file->fd) != 0) {
@@ -244,11 +337,17 @@ bool Wal::AppendMany(const std::vector<std::string>& keys, const uint32_t* key_i
 uint64_t Wal::Rotate(std::string& error) {
   std::lock_guard<std::mutex> lock(mutex_);
   const uint64_t finished = current_ ? current_->sequence : 0;
-  if (current_ && durability_ != Durability::kNone && fdatasync(current_->fd) != 0) {
-    error = ErrnoText("write-ahead log fdatasync failed");
+  // The finished file is synced by the `batch` thread (or was, record by record, in `sync` mode):
+  // not here, where the caller holds the engine's write lock.
+  std::shared_ptr<File> full = current_;
+  if (!OpenNewFile(0, error)) {
+    current_ = std::move(full);
+    return finished;
   }
-  bytes_synced_ = bytes_written_;
-  if (!OpenNewFile(error)) return finished;
+  std::shared_ptr<File> next = std::move(current_);
+  current_ = std::move(full);
+  RetireCurrentLocked();
+  current_ = std::move(next);
   return finished;
 }
 
@@ -260,20 +359,48 @@ void Wal::DeleteThrough(uint64_t sequence) {
 }
 
 bool Wal::Sync(std::string& error) {
-  std::shared_ptr<File> file;
+  std::vector<std::shared_ptr<File>> files;
   uint64_t written;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    file = current_;
+    files = retiring_;
+    if (current_) files.push_back(current_);
     written = bytes_written_;
   }
-  if (!file || durability_ == Durability::kNone) return true;
-  if (fdatasync(file->fd) != 0) {
-    error = ErrnoText("write-ahead log fdatasync failed");
-    return false;
+  if (durability_ == Durability::kNone) return true;
+  for (const std::shared_ptr<File>& file : files) {
+    if (fdatasync(file->fd) != 0) {
+      error = ErrnoText("write-ahead log fdatasync failed");
+      return false;
+    }
   }
-  std::lock_guard<std::mutex> lock(mutex_);
-  bytes_synced_ = std::max(bytes_synced_, written);
+  uint8_t* release_from = nullptr;
+  size_t release_bytes = 0;
+  std::shared_ptr<File> still_current;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    bytes_synced_ = std::max(bytes_synced_, written);
+    // Synced retired files go (unmapped and cut to their length as the last reference drops).
+    retiring_.erase(std::remove_if(retiring_.begin(), retiring_.end(),
+                                   [&](const std::shared_ptr<File>& file) {
+                                     return std::find(files.begin(), files.end(), file) != files.end();
+                                   }),
+                    retiring_.end());
+    // Whole pages below the one being appended to never change again: they leave the process's
+    // memory (staying in the page cache and the file), so a mapped log does not grow the resident
+    // set. Safe even for pages not yet synced: the kernel keeps a shared page's dirty state.
+    if (current_ && current_->base != nullptr) {
+      const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+      const size_t below = current_->used / page * page;
+      if (below > current_->released) {
+        still_current = current_;  // keeps the mapping alive while it is advised, unlocked
+        release_from = current_->base + current_->released;
+        release_bytes = below - current_->released;
+        current_->released = below;
+      }
+    }
+  }
+  if (release_bytes > 0) madvise(release_from, release_bytes, MADV_DONTNEED);
   return true;
 }
 
@@ -312,6 +439,7 @@ void Wal::Close() {
   Sync(ignored);
   std::lock_guard<std::mutex> lock(mutex_);
   current_.reset();
+  retiring_.clear();
 }
 
 }  // namespace sluice

@@ -28,7 +28,7 @@ function runAndKill(dir: string, durability: string, firstBatch: number, afterMs
       clearInterval(startTimer);
       clearTimeout(killTimer);
       if (signal !== 'SIGKILL') return reject(new Error(`writer exited with ${code}: ${errors}`));
-      const acks = [...output.matchAll(/^ack (\d+)$/gm)].map((match) => Number(match[1]));
+      const acks = [...output.matchAll(/^ack (\d+)( \d+)?$/gm)].map((match) => Number(match[1]));
       resolve(acks.length ? acks[acks.length - 1]! : firstBatch - 1);
     });
   });
@@ -37,19 +37,19 @@ function runAndKill(dir: string, durability: string, firstBatch: number, afterMs
 type Database = Awaited<ReturnType<typeof sluice.open>>;
 
 /**
- * Eight rounds: the writer from where the last round's acknowledgements ended, killed at a random
+ * Eight rounds (or `writer.rounds`): the writer from where the last round's acknowledgements ended, killed at a random
  * moment, then `check` on the reopened directory with the last acknowledged batch.
  */
 async function killRounds(
   prefix: string,
-  writer: { durability: (round: number) => string; killAfterMs: () => number; mode?: string },
+  writer: { durability: (round: number) => string; killAfterMs: () => number; mode?: string; rounds?: number },
   open: Parameters<typeof sluice.open>[0],
   check: (db: Database, round: number, lastAcked: number) => Promise<void> | void,
 ): Promise<void> {
   const temp = makeTempDir(prefix);
   try {
     let nextBatch = 0;
-    for (let round = 0; round < 8; round++) {
+    for (let round = 0; round < (writer.rounds ?? 8); round++) {
       const lastAcked = await runAndKill(temp.dir, writer.durability(round), nextBatch, writer.killAfterMs(), writer.mode);
       expect(lastAcked, `round ${round} acknowledged nothing`).toBeGreaterThanOrEqual(nextBatch);
       const db = await sluice.open({ ...open, dir: temp.dir });
@@ -94,6 +94,37 @@ describe('crash safety', () => {
       },
     );
   }, 120_000);
+});
+
+describe('crash safety of large log records', () => {
+  it('keeps every acknowledged batch when records fill log files and one outgrows a whole file', async () => {
+    // Each run starts with a 35 MB record (bigger than a 32 MiB log file, so it gets a file of its
+    // own), then 0.8 MB records that fill files and move on to new ones, killed at a random moment.
+    const runs: number[] = []; // the first batch of each run, where its large batch is
+    const sizeOf = (batch: number) => (runs.includes(batch) ? 2_200_000 : 50_000);
+    let firstOfRun = 0;
+    await killRounds(
+      'sluice-crash-large-',
+      { durability: () => 'batch', killAfterMs: () => 50 + Math.floor(Math.random() * 250), mode: 'large', rounds: 4 },
+      {},
+      (db, round, lastAcked) => {
+        runs.push(firstOfRun);
+        const stats = db.stats();
+        for (let batch = 0; batch <= lastAcked; batch++) {
+          const range = { series: 'large', start: batch * 1e7, end: batch * 1e7 + 1e7 - 1 }; // end is inclusive
+          expect(db.aggregate({ ...range, op: 'count' }), `round ${round}: batch ${batch}`).toBe(sizeOf(batch));
+          expect(db.aggregate({ ...range, op: 'min' }), `round ${round}: batch ${batch}'s values`).toBe(batch);
+          expect(db.aggregate({ ...range, op: 'max' }), `round ${round}: batch ${batch}'s values`).toBe(batch);
+        }
+        // The batch in flight is whole or absent; nothing after it.
+        const inFlight = db.aggregate({ series: 'large', start: (lastAcked + 1) * 1e7, end: (lastAcked + 2) * 1e7 - 1, op: 'count' });
+        expect([0, 50_000]).toContain(inFlight);
+        expect(db.aggregate({ series: 'large', start: (lastAcked + 2) * 1e7, op: 'count' })).toBe(0);
+        expect(stats.recoveredPoints, `round ${round}: the log gave points back`).toBeGreaterThan(0);
+        firstOfRun = lastAcked + 1;
+      },
+    );
+  }, 180_000);
 });
 
 describe('crash safety of rollups', () => {

@@ -227,6 +227,30 @@ describe('durability and recovery', () => {
     expect(reopened.stats().recoveredTruncatedBytes).toBeGreaterThan(0);
   });
 
+  it('after kill -9, reads back a preallocated log file and does not count its unused zeros as torn', async () => {
+    const dir = tempDir();
+    const script = `
+      const { open } = require(${JSON.stringify(path.join(repoRoot, 'dist', 'lib', 'index.js'))});
+      (async () => {
+        const db = await open({ dir: ${JSON.stringify(dir)}, durability: 'batch' });
+        for (let i = 0; i < 1000; i++) db.write('z', { k: 'v' }, i, i * 0.5);
+        process.stdout.write('written\\n');
+        setInterval(() => {}, 1000);
+      })();`;
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('written') && resolve()));
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.on('exit', resolve));
+    const walDir = path.join(dir, 'wal');
+    const sizes = fs.readdirSync(walDir).map((name) => fs.statSync(path.join(walDir, name)).size);
+    expect(Math.max(...sizes), 'the log file was preallocated past its records').toBeGreaterThan(1000 * 40);
+    const reopened = await openDb(dir);
+    expect(reopened.stats().recoveredPoints).toBe(1000);
+    expect(reopened.stats().recoveredTruncatedBytes).toBe(0);
+    expect(reopened.aggregate({ series: 'z', tags: { k: 'v' }, op: 'sum' })).toBe((999 * 1000 * 0.5) / 2);
+  });
+
   it('detects a flipped byte in a segment block, names the file and block, and serves the rest', async () => {
     const dir = tempDir();
     const db = await sluice.open({ dir });
