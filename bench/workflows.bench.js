@@ -1,7 +1,7 @@
 'use strict';
 // Wasm workflows (docs/workflows.md): instance start, deploy to first instruction, host-call
 // overhead, write → workflow latency at 100 k points/s, and what 100 idle workflows cost.
-//   node bench/workflows.bench.js [--only idle|start|call|latency|hop] [--rate 100000]
+//   node bench/workflows.bench.js [--only idle|start|call|latency|hop] [--rate 100000] [--warmup 1000]
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -14,6 +14,10 @@ const { printHeader } = require('./machine.js');
 const { argument, printRows, run } = require('./util.js');
 
 const RATE = argument('rate', 100_000);
+// The latency run first loads the workflow at its rate, unmeasured, for this long: what follows is
+// the steady state, after V8 has compiled the hot code (the guest's and sluice's) and finished the
+// background compilation the deploys left behind. --warmup 0 measures from the first point.
+const WARMUP_MS = argument('warmup', 1000);
 // Untimed collections between batches of instances: each instance reserves its memory's address
 // space, and V8 collects when too much is reserved; that is not the start of one instance.
 require('node:v8').setFlagsFromString('--expose-gc');
@@ -110,11 +114,13 @@ async function hostCall(rows) {
   ]);
 }
 
-async function deployAndLatency(root, rows) {
-  const db = await open({ dir: path.join(root, 'deploy'), durability: 'batch' });
-  const runtime = await startWorkflows(db);
+async function deployAndLatency(root, rows, spinUs) {
+  const db = await open({ dir: path.join(root, `deploy-${spinUs}`), durability: 'batch' });
+  const runtime = await startWorkflows(db, { spinUs });
   const module = await echo();
-  // Cold: the first deploy of a module runs binaryen (asyncify) in a worker; warm: cached.
+  // Cold: the first deploy of a module runs binaryen (asyncify) in a worker; warm: cached. (Rows
+  // from the first of the latency runs only.)
+  const deployRows = spinUs === 0 ? rows : [];
   for (const [label, name] of [
     ['cold (asyncify at deploy, new worker)', 'first'],
     ['warm (prepared module cached)', 'second'],
@@ -126,15 +132,16 @@ async function deployAndLatency(root, rows) {
       if (status.handles[0]?.handle) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
-    rows.push([`deploy → first host call (u_query_live), ${label}`, `${(Number(process.hrtime.bigint() - t) / 1e6).toFixed(1)} ms`, 'runtime.deploy() until the guest registered its live query']);
+    deployRows.push([`deploy → first host call (u_query_live), ${label}`, `${(Number(process.hrtime.bigint() - t) / 1e6).toFixed(1)} ms`, 'runtime.deploy() until the guest registered its live query']);
   }
   await runtime.remove('second');
 
   await runtime.remove('first');
 
   // The guest measures: on each event, its clock minus the point's timestamp (the writer's clock
-  // at write()), counted in 10 µs buckets in its memory; a last point of value 999999 makes it
-  // write the histogram out as lat{} points (time = bucket, value = count).
+  // at write()), counted in 10 µs buckets in its memory; a point of value 999998 (the end of the
+  // warm-up) empties the histogram, and a last point of value 999999 makes it write the histogram
+  // out as lat{} points (time = bucket, value = count).
   const BUCKETS = 5000;
   const histogram = await guest(
     eachEvent({
@@ -152,13 +159,20 @@ async function deployAndLatency(root, rows) {
                   (call $str (i32.const 2))))))
               (local.set $b (i32.add (local.get $b) (i32.const 1)))
               (br_if $dump (i32.lt_u (local.get $b) (i32.const ${BUCKETS})))))
+          (else (if (i64.eq ${EVENT_VALUE} (i64.const 999998))
+          (then
+            (local.set $b (i32.const 0))
+            (loop $clear
+              (i32.store (i32.add (i32.const 8192) (i32.shl (local.get $b) (i32.const 2))) (i32.const 0))
+              (local.set $b (i32.add (local.get $b) (i32.const 1)))
+              (br_if $clear (i32.lt_u (local.get $b) (i32.const ${BUCKETS})))))
           (else
             (local.set $lat (i64.sub (call $now_us) ${EVENT_TIMESTAMP}))
             (local.set $b (i32.wrap_i64 (i64.div_s (local.get $lat) (i64.const 10))))
             (if (i32.lt_s (local.get $b) (i32.const 0)) (then (local.set $b (i32.const 0))))
             (if (i32.ge_s (local.get $b) (i32.const ${BUCKETS})) (then (local.set $b (i32.const ${BUCKETS - 1}))))
             (i32.store (i32.add (i32.const 8192) (i32.shl (local.get $b) (i32.const 2)))
-              (i32.add (i32.load (i32.add (i32.const 8192) (i32.shl (local.get $b) (i32.const 2)))) (i32.const 1)))))
+              (i32.add (i32.load (i32.add (i32.const 8192) (i32.shl (local.get $b) (i32.const 2)))) (i32.const 1)))))))
         ${FREE_ALL}`,
     }),
   );
@@ -173,26 +187,41 @@ async function deployAndLatency(root, rows) {
   // generator's own garbage, surviving scavenges on the thread being measured.
   const onMain = new Float64Array(ticks * perTick);
   let onMainCount = 0;
+  let measuring = false;
   const mainLive = db.live('LAST:ticks:[]', (event) => {
-    if (event.value !== 999999 && onMainCount < onMain.length) onMain[onMainCount++] = clockUs() - event.timestamp;
+    if (measuring && event.value !== 999999 && onMainCount < onMain.length) onMain[onMainCount++] = clockUs() - event.timestamp;
   });
   const burstUs = new Float64Array(ticks);
   let last = 0;
-  const wallStart = process.hrtime.bigint();
-  for (let tick = 0; tick < ticks; tick++) {
-    const burstStart = performance.now();
-    for (let i = 0; i < perTick; i++) {
-      last = Math.max(last + 1, clockUs());
-      db.write('ticks', { symbol: 'ACME' }, last, 100 + (i % 7));
+  // Paced bursts of one db.write per point; burst times are kept when `into` is given.
+  const load = async (tickCount, into) => {
+    const wallStart = process.hrtime.bigint();
+    for (let tick = 0; tick < tickCount; tick++) {
+      const burstStart = performance.now();
+      for (let i = 0; i < perTick; i++) {
+        last = Math.max(last + 1, clockUs());
+        db.write('ticks', { symbol: 'ACME' }, last, 100 + (i % 7));
+      }
+      if (into) into[tick] = (performance.now() - burstStart) * 1000;
+      // Pace to the rate: yield at least once per tick, sleep (not spin) when ahead, so the
+      // worker's core is not taken by the load generator.
+      const due = wallStart + BigInt((tick + 1) * TICK_MS * 1e6);
+      await new Promise((resolve) => setImmediate(resolve));
+      const ahead = Number(due - process.hrtime.bigint()) / 1e6;
+      if (ahead > 0.5) await new Promise((resolve) => setTimeout(resolve, ahead));
     }
-    burstUs[tick] = (performance.now() - burstStart) * 1000;
-    // Pace to the rate: yield at least once per tick, sleep (not spin) when ahead, so the
-    // worker's core is not taken by the load generator.
-    const due = wallStart + BigInt((tick + 1) * TICK_MS * 1e6);
-    await new Promise((resolve) => setImmediate(resolve));
-    const ahead = Number(due - process.hrtime.bigint()) / 1e6;
-    if (ahead > 0.5) await new Promise((resolve) => setTimeout(resolve, ahead));
+  };
+  if (WARMUP_MS > 0) {
+    await load(Math.round(WARMUP_MS / TICK_MS), undefined);
+    db.write('ticks', { symbol: 'ACME' }, ++last, 999998);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
+  measuring = true;
+  const cpuBefore = process.cpuUsage();
+  const wallBefore = performance.now();
+  await load(ticks, burstUs);
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuShare = (cpu.user + cpu.system) / 1000 / (performance.now() - wallBefore);
   await new Promise((resolve) => setTimeout(resolve, 200));
   db.write('ticks', { symbol: 'ACME' }, last + 1, 999999);
   let counts = [];
@@ -210,16 +239,16 @@ async function deployAndLatency(root, rows) {
   const status = runtime.status('latency');
   burstUs.sort();
   rows.push([
-    `write() → the workflow's guest has the event, at ${RATE.toLocaleString('en')} points/s`,
+    `write() → the workflow's guest has the event, at ${RATE.toLocaleString('en')} points/s${WARMUP_MS > 0 ? ', steady state' : ', from the first point'}, spinUs ${spinUs}`,
     `p50 ≤ ${at(0.5)} µs, p99 ≤ ${at(0.99)} µs`,
-    `max ≤ ${at(1)} µs; ${total.toLocaleString('en')} events of ${(ticks * perTick).toLocaleString('en')} writes (${status.handles[0].dropped} dropped), measured in the guest (WASI clock − point time, 10 µs buckets); ` +
+    `max ≤ ${at(1)} µs; ${total.toLocaleString('en')} events of ${(ticks * perTick).toLocaleString('en')} writes over ${SECONDS} s after ${WARMUP_MS} ms of the same load unmeasured (${status.handles[0].dropped} dropped), measured in the guest (WASI clock − point time, 10 µs buckets); ` +
       `one db.write per point, in bursts of ${perTick} per ${TICK_MS} ms tick on the main thread (a burst takes p50 ${percentile(burstUs, 0.5).toFixed(0)} µs, p99 ${percentile(burstUs, 0.99).toFixed(0)} µs); ` +
-      `a point's latency counts from its own write(), so it includes the rest of its burst (live events go out when the writing turn ends); live query on the main thread, ring to a worker; target p99 ≤ 1 ms`,
+      `the live query runs on the main thread and hands each event to the worker's ring inside the write; the whole process used ${(cpuShare * 100).toFixed(0)} % of a core during the measured load; target p99 ≤ 1 ms`,
   ]);
   mainLive.close();
   const mainSamples = onMain.subarray(0, onMainCount).sort();
   rows.push([
-    `  of which: write() → the same live query's callback on the main thread`,
+    `  of which: write() → the same live query's callback on the main thread (spinUs ${spinUs} run)`,
     `p50 ${percentile(mainSamples, 0.5)} µs, p99 ${percentile(mainSamples, 0.99)} µs`,
     `max ${mainSamples[mainSamples.length - 1]} µs; the same points, in the same run`,
   ]);
@@ -306,7 +335,9 @@ async function main() {
     if (!only || only === 'idle') await idle(root, rows);
     if (!only || only === 'start') await instanceStart(rows);
     if (!only || only === 'call') await hostCall(rows);
-    if (!only || only === 'latency') await deployAndLatency(root, rows);
+    // spinUs 0 (the default: a worker sleeps as soon as it runs out of events), then 2000: longer
+    // than the gap between this load's bursts, so the worker stays awake through the run.
+    if (!only || only === 'latency') for (const spinUs of [0, 2000]) await deployAndLatency(root, rows, spinUs);
     if (!only || only === 'hop') await ringHop(rows);
     printRows(rows);
   } finally {

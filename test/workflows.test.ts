@@ -538,6 +538,38 @@ describe('WASI and HTTP', () => {
   });
 });
 
+describe('spinning workers', () => {
+  it('with spinUs, a worker kept awake by a stream of events still turns its event loop: an HTTP call completes', async () => {
+    // The answer comes once the stream below is in full flow.
+    const server = http.createServer((request, response) => setTimeout(() => response.end(`answered ${request.url}`), 300));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    server.unref();
+    const port = (server.address() as { port: number }).port;
+    const { db, runtime } = await setup({ spinUs: 10_000, httpAllow: [`127.0.0.1:${port}`] });
+    // Events for this guest's handle keep coming while it waits for its HTTP response, so the
+    // worker always finds its ring signalled and is never idle: only a turn of its event loop
+    // lets the response in.
+    const module = await guest({
+      strings: ['LAST:stream:[]', `http://127.0.0.1:${port}/enrich`],
+      body: `
+        (drop (call $live (call $str (i32.const 1))))
+        (call $report (i32.const 1) (i64.extend_i32_u (i32.load offset=8 (call $wb_http (call $str (i32.const 2)) (i32.const 0) (i32.const 0)))))`,
+    });
+    await runtime.deploy({ name: 'waits', module });
+    await until('the guest registered its query', () => runtime.status('waits').handles[0]?.handle);
+    let i = 0;
+    const started = Date.now();
+    while (!results(db).has(1) && Date.now() - started < 10_000) {
+      for (let k = 0; k < 20; k++) db.write('stream', {}, 1_000_000 + i++, i);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(results(db).get(1)).toBe('answered /enrich'.length);
+    expect(i).toBeGreaterThan(0);
+    await expect(sluice.startWorkflows(db, { spinUs: 10_001 })).rejects.toThrow(/spinUs must be an integer in 0\.\.10000, got 10001/);
+  });
+});
+
 describe('durability', () => {
   it('restarts deployments with their handles, state and undelivered points after a restart', async () => {
     const { db, runtime, dir } = await setup();

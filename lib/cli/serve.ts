@@ -41,6 +41,9 @@ Options:
       --http-allow <h>  a host (or host:port, or *) workflows may reach with
                         u_writeback_http (repeatable; default none)
       --workflow-workers <n>  threads shared by all workflows (default 1)
+      --workflow-spin-us <n>  µs a workflow worker out of events keeps polling
+                        before it sleeps (0-10000, default 0): lower latency
+                        under a steady stream, for up to a core of CPU
       --no-workflows    no workflow runtime
   -h, --help            show this help
 
@@ -65,6 +68,7 @@ GET /metrics, GET /health, /workflows (docs/server.md, docs/workflows.md).`,
           wasm: { type: 'string', multiple: true },
           'http-allow': { type: 'string', multiple: true },
           'workflow-workers': { type: 'string' },
+          'workflow-spin-us': { type: 'string' },
           'no-workflows': { type: 'boolean' },
           help: { type: 'boolean', short: 'h' },
         },
@@ -101,7 +105,8 @@ GET /metrics, GET /health, /workflows (docs/server.md, docs/workflows.md).`,
     }
     if (values['no-workflows'] && values.wasm) throw new UsageError('--wasm needs the workflow runtime: drop --no-workflows');
     const workers = values['workflow-workers'] === undefined ? 1 : parseIntegerArg(values['workflow-workers'], '--workflow-workers', 1, 64);
-    const workflows = values['no-workflows'] ? false : { workers, httpAllow: values['http-allow'] ?? [] };
+    const spinUs = values['workflow-spin-us'] === undefined ? 0 : parseIntegerArg(values['workflow-spin-us'], '--workflow-spin-us', 0, 10_000);
+    const workflows = values['no-workflows'] ? false : { workers, spinUs, httpAllow: values['http-allow'] ?? [] };
     const server = await startServer({ host, port, backend, durability, auth, cors, dataDir: values['data-dir'], workflows, wasm: values.wasm ?? [] });
     if (server.fallbackReason) {
       console.error(`sluice serve: using node:http because ${server.fallbackReason}`);

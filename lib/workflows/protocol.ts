@@ -10,6 +10,8 @@ export interface WorkerSettings {
   /** Float64Array(2): [start of the running slice in ms since the epoch, or 0][instance id]. */
   watchdog: SharedArrayBuffer;
   pollWaitMs: number;
+  /** µs a worker out of events keeps polling its ring before it sleeps. */
+  spinUs: number;
   maxRegionBytes: number;
   http: HttpPolicy;
 }
