@@ -225,11 +225,13 @@ bool Wal::OpenNewFile(size_t record_bytes, std::string& error) {
   return true;
 }
 
-void Wal::RetireCurrentLocked() {
-  if (!current_) return;
-  // In `sync` mode every record was synced as it was written.
-  if (durability_ == Durability::kBatch) retiring_.push_back(std::move(current_));
-  current_.reset();
+bool Wal::SwitchFileLocked(size_t record_bytes, std::string& error) {
+  std::shared_ptr<File> previous = current_;
+  // OpenNewFile replaces current_ only when it succeeds: a failure leaves the log as it was.
+  if (!OpenNewFile(record_bytes, error)) return false;
+  // In `sync` mode every record of the previous file was synced as it was written.
+  if (previous && durability_ == Durability::kBatch) retiring_.push_back(std::move(previous));
+  return true;
 }
 
 bool Wal::AppendRecord(struct iovec* parts, int count, size_t payload_length, std::string& error) {
@@ -250,17 +252,9 @@ bool Wal::AppendRecord(struct iovec* parts, int count, size_t payload_length, st
       error = "the write-ahead log is closed";
       return false;
     }
-    if (current_->base != nullptr && current_->used + record_bytes > current_->capacity) {
-      // Full: the next file is opened before this one retires, so a failure leaves the log as it was.
-      std::shared_ptr<File> full = current_;
-      if (!OpenNewFile(record_bytes, error)) {
-        current_ = std::move(full);
-        return false;
-      }
-      std::shared_ptr<File> next = std::move(current_);
-      current_ = std::move(full);
-      RetireCurrentLocked();
-      current_ = std::move(next);
+    if (current_->base != nullptr && current_->used + record_bytes > current_->capacity &&
+        !SwitchFileLocked(record_bytes, error)) {
+      return false;
     }
     file = current_;
     if (file->base != nullptr && record_bytes >= kCopiedRecordLimit) {
@@ -339,15 +333,7 @@ uint64_t Wal::Rotate(std::string& error) {
   const uint64_t finished = current_ ? current_->sequence : 0;
   // The finished file is synced by the `batch` thread (or was, record by record, in `sync` mode):
   // not here, where the caller holds the engine's write lock.
-  std::shared_ptr<File> full = current_;
-  if (!OpenNewFile(0, error)) {
-    current_ = std::move(full);
-    return finished;
-  }
-  std::shared_ptr<File> next = std::move(current_);
-  current_ = std::move(full);
-  RetireCurrentLocked();
-  current_ = std::move(next);
+  SwitchFileLocked(0, error);
   return finished;
 }
 

@@ -86,8 +86,9 @@ class Wal {
   struct File;
   // Opens the next file with room for a record of `record_bytes` (header included).
   bool OpenNewFile(size_t record_bytes, std::string& error);
-  // Moves the current file to the retiring list (or drops it when nothing is left to sync).
-  void RetireCurrentLocked();
+  // Opens the next file (room for `record_bytes`) and retires the current one to the list the
+  // `batch` thread syncs; on failure the current file stays.
+  bool SwitchFileLocked(size_t record_bytes, std::string& error);
   bool AppendRecord(struct iovec* parts, int count, size_t payload_length, std::string& error);
   void SyncLoop();
 
