@@ -1,7 +1,7 @@
 'use strict';
 // Wasm workflows (docs/workflows.md): instance start, deploy to first instruction, host-call
 // overhead, write → workflow latency at 100 k points/s, and what 100 idle workflows cost.
-//   node bench/workflows.bench.js [--only idle|start|call|latency|hop] [--rate 100000] [--warmup 1000]
+//   node bench/workflows.bench.js [--only idle|start|call|latency|hop] [--rate 100000] [--warmup 1000] [--spin 0,2000]
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -114,13 +114,13 @@ async function hostCall(rows) {
   ]);
 }
 
-async function deployAndLatency(root, rows, spinUs) {
+async function deployAndLatency(root, rows, spinUs, first) {
   const db = await open({ dir: path.join(root, `deploy-${spinUs}`), durability: 'batch' });
   const runtime = await startWorkflows(db, { spinUs });
   const module = await echo();
   // Cold: the first deploy of a module runs binaryen (asyncify) in a worker; warm: cached. (Rows
   // from the first of the latency runs only.)
-  const deployRows = spinUs === 0 ? rows : [];
+  const deployRows = first ? rows : [];
   for (const [label, name] of [
     ['cold (asyncify at deploy, new worker)', 'first'],
     ['warm (prepared module cached)', 'second'],
@@ -335,9 +335,10 @@ async function main() {
     if (!only || only === 'idle') await idle(root, rows);
     if (!only || only === 'start') await instanceStart(rows);
     if (!only || only === 'call') await hostCall(rows);
-    // spinUs 0 (the default: a worker sleeps as soon as it runs out of events), then 2000: longer
+    // By default spinUs 0 (a worker sleeps as soon as it runs out of events), then 2000: longer
     // than the gap between this load's bursts, so the worker stays awake through the run.
-    if (!only || only === 'latency') for (const spinUs of [0, 2000]) await deployAndLatency(root, rows, spinUs);
+    const spins = process.argv.includes('--spin') ? process.argv[process.argv.indexOf('--spin') + 1].split(',').map(Number) : [0, 2000];
+    if (!only || only === 'latency') for (const [i, spinUs] of spins.entries()) await deployAndLatency(root, rows, spinUs, i === 0);
     if (!only || only === 'hop') await ringHop(rows);
     printRows(rows);
   } finally {
