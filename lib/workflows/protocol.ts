@@ -7,6 +7,11 @@ import type { HttpPolicy } from './http-request.js';
 export interface WorkerSettings {
   dir: string;
   ring: SharedArrayBuffer;
+  /**
+   * EventRing the other way: (instance, handle, newest acknowledged sequence) records with no
+   * payload, read by the main thread whenever it next looks (no message and no wake per turn).
+   */
+  acks: SharedArrayBuffer;
   /** Float64Array(2): [start of the running slice in ms since the epoch, or 0][instance id]. */
   watchdog: SharedArrayBuffer;
   pollWaitMs: number;
@@ -46,6 +51,7 @@ export type InstanceState = 'finished' | 'exited' | 'failed' | 'stopped';
 export type FromWorker =
   | { type: 'register'; instance: number; handle: number; text: string; occurrence: number }
   | { type: 'free'; instance: number; handle: number }
+  // Only when the acks ring is full.
   | { type: 'ack'; instance: number; handle: number; sequence: number }
   | { type: 'write'; instance: number; series: string; tags: Record<string, string>; timestamp: bigint; value: number }
   | { type: 'writeback'; instance: number; producer: number; data: Uint8Array }

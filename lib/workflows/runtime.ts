@@ -141,6 +141,8 @@ interface Compiled {
 interface WorkerHost {
   worker: Worker;
   ring: EventRing;
+  /** Acknowledgements from the worker (see WorkerSettings.acks); read by drainAcks. */
+  acks: EventRing;
   watchdog: Float64Array;
   instances: Set<number>;
   alive: boolean;
@@ -149,6 +151,8 @@ interface WorkerHost {
 
 const DEFAULT_LIMITS: WorkflowLimits = { memoryBytes: 64 * 2 ** 20, cpuBudgetMs: 1000 };
 const RING_BYTES = 4 * 2 ** 20;
+/** ~10,000 acknowledgements (24 bytes each) between two reads; more go as messages. */
+const ACK_RING_BYTES = 256 * 2 ** 10;
 /** The longest spin before a worker sleeps: longer would hold off its event loop (messages, HTTP). */
 const MAX_SPIN_US = 10_000;
 const LOG_LINES_KEPT = 1000;
@@ -292,6 +296,7 @@ export class WorkflowRuntime {
 
   status(name: string): WorkflowStatus {
     const workflow = this.#get(name);
+    if (workflow.host) this.#drainAcks(workflow.host);
     const { deployment } = workflow;
     return {
       name,
@@ -354,6 +359,7 @@ export class WorkflowRuntime {
     if (this.#watchdog) clearInterval(this.#watchdog);
     clearInterval(this.#persist);
     await this.#saving;
+    for (const host of this.#hosts) this.#drainAcks(host);
     this.#persistAll();
     for (const workflow of this.#workflows.values()) {
       if (workflow.restartTimer) clearTimeout(workflow.restartTimer);
@@ -426,6 +432,7 @@ export class WorkflowRuntime {
 
   /** Stops the running instance (if any) and any pending restart. */
   #halt(workflow: Workflow): void {
+    if (workflow.host) this.#drainAcks(workflow.host);
     if (workflow.restartTimer) clearTimeout(workflow.restartTimer);
     workflow.restartTimer = undefined;
     if (workflow.instance !== undefined && workflow.host?.alive) {
@@ -473,6 +480,7 @@ export class WorkflowRuntime {
     return {
       dir: this.#db.dir,
       ring: new EventRing(RING_BYTES).buffer,
+      acks: new EventRing(ACK_RING_BYTES).buffer,
       watchdog: new SharedArrayBuffer(16),
       pollWaitMs: this.#options.pollWaitMs,
       spinUs: this.#options.spinUs,
@@ -494,12 +502,15 @@ export class WorkflowRuntime {
     const host: WorkerHost = {
       worker,
       ring: new EventRing(settings.ring),
+      acks: new EventRing(settings.acks),
       watchdog: new Float64Array(settings.watchdog),
       instances: new Set(),
       alive: true,
       retry: undefined,
     };
     worker.on('message', (message: WorkerBatch | { type: 'closed' }) => {
+      // Acknowledgements written before the batch was posted come first, as they happened.
+      this.#drainAcks(host);
       if (message.type === 'batch') for (const m of message.messages) this.#onWorkerMessage(host, m);
     });
     worker.on('error', (error) => this.#hostLost(host, `its worker failed: ${error.message}`, undefined));
@@ -561,20 +572,9 @@ export class WorkflowRuntime {
         }
         break;
       }
-      case 'ack': {
-        const handle = workflow.handles.find((h) => h.local === message.handle);
-        if (!handle) break;
-        // Sequences are consecutive: the acknowledged events are a prefix of the backlog.
-        const done = Math.min(handle.backlog.length, Math.max(0, message.sequence - firstSequence(handle) + 1));
-        if (done > 0) {
-          handle.cursor = handle.backlog[done - 1]!.timestamp;
-          handle.delivered += done;
-          handle.backlog.splice(0, done);
-        }
-        handle.acked = Math.max(handle.acked, message.sequence);
-        workflow.handlesDirty = true;
+      case 'ack':
+        this.#acknowledge(workflow, message.handle, message.sequence);
         break;
-      }
       case 'write':
         try {
           this.#db.write(message.series, message.tags, message.timestamp, message.value);
@@ -594,6 +594,29 @@ export class WorkflowRuntime {
         this.#onState(workflow, host, message.state, message.error, message.code, message.memoryBytes);
         break;
     }
+  }
+
+  /** Applies the acknowledgements the worker has written to shared memory since the last read. */
+  #drainAcks(host: WorkerHost): void {
+    host.acks.drain((instance, local, sequence) => {
+      const workflow = this.#byInstance.get(instance);
+      if (workflow && workflow.instance === instance) this.#acknowledge(workflow, local, sequence);
+    });
+  }
+
+  /** The guest has taken every event of handle `local` up to `sequence`. */
+  #acknowledge(workflow: Workflow, local: number, sequence: number): void {
+    const handle = workflow.handles.find((h) => h.local === local);
+    if (!handle) return;
+    // Sequences are consecutive: the acknowledged events are a prefix of the backlog.
+    const done = Math.min(handle.backlog.length, Math.max(0, sequence - firstSequence(handle) + 1));
+    if (done > 0) {
+      handle.cursor = handle.backlog[done - 1]!.timestamp;
+      handle.delivered += done;
+      handle.backlog.splice(0, done);
+    }
+    handle.acked = Math.max(handle.acked, sequence);
+    workflow.handlesDirty = true;
   }
 
   #register(workflow: Workflow, local: number, text: string, occurrence: number): void {
@@ -645,6 +668,8 @@ export class WorkflowRuntime {
 
   #onLiveEvent(workflow: Workflow, handle: LiveHandle, event: LiveEvent): void {
     if (!workflow.handles.includes(handle)) return;
+    // Acknowledged events leave the backlog before it is measured against its limit.
+    if (workflow.host) this.#drainAcks(workflow.host);
     handle.backlog.push(event);
     handle.nextSequence++;
     if (handle.backlog.length > this.#options.backlogLimit) {
@@ -744,6 +769,8 @@ export class WorkflowRuntime {
    */
   #hostLost(host: WorkerHost, reason: string, culprit: number | undefined): void {
     if (!host.alive) return;
+    // What its guests acknowledged before it ended is not sent to their next instances.
+    this.#drainAcks(host);
     host.alive = false;
     if (host.retry) clearTimeout(host.retry);
     const index = this.#hosts.indexOf(host);
@@ -782,6 +809,8 @@ export class WorkflowRuntime {
 
   /** Every second: logs, and the handles (cursors) that changed, fsynced off the main thread. */
   #persistInBackground(): void {
+    // Cursors move with acknowledgements: the ones waiting in shared memory count too.
+    for (const host of this.#hosts) this.#drainAcks(host);
     if (this.#saving) return; // the previous save is still on disk's time; its workflows stay dirty
     const saves: Array<{ workflow: Workflow; handles: PersistedHandle[] }> = [];
     for (const workflow of this.#workflows.values()) {

@@ -45,6 +45,8 @@ interface Instance {
 
 const settings = workerData as WorkerSettings;
 const ring = new EventRing(settings.ring);
+const acks = new EventRing(settings.acks);
+const NO_PAYLOAD = new Uint8Array(0);
 const watchdog = new Float64Array(settings.watchdog);
 const instances = new Map<number, Instance>();
 const runnable = new Set<Instance>();
@@ -59,7 +61,10 @@ const pendingAcks: Array<{ instance: Instance; handle: number; queue: HandleQueu
 
 function flush(): void {
   for (const { instance, handle, queue } of pendingAcks.splice(0)) {
-    if (queue.acked !== undefined) outbox.push({ type: 'ack', instance: instance.id, handle, sequence: queue.acked });
+    // Through shared memory, which the main thread reads before any message of this batch.
+    if (queue.acked !== undefined && !acks.push(instance.id, handle, queue.acked, NO_PAYLOAD)) {
+      outbox.push({ type: 'ack', instance: instance.id, handle, sequence: queue.acked });
+    }
     queue.acked = undefined;
   }
   if (outbox.length === 0) return;
