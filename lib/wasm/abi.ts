@@ -181,6 +181,8 @@ export function adaptToSignature(type: FunctionType, implementation: HostImpleme
       return (a) => fromNumber(implementation(toNumber[0]!(a)));
     case 2:
       return (a, b) => fromNumber(implementation(toNumber[0]!(a), toNumber[1]!(b)));
+    case 3:
+      return (a, b, c) => fromNumber(implementation(toNumber[0]!(a), toNumber[1]!(b), toNumber[2]!(c)));
     default:
       return (...args) => fromNumber(implementation(...args.map((v, i) => toNumber[i]!(v))));
   }

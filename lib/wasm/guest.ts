@@ -9,12 +9,19 @@ import { adaptToSignature, EXTENSION_FUNCTIONS, SEED_FUNCTIONS, WASI_FUNCTIONS, 
 import type { ModuleInfo } from './module-info.js';
 import { ASYNCIFY_PAGES } from './prepare.js';
 
+/** Payloads up to this many bytes are copied into guest memory byte by byte. */
+const SHORT_COPY = 512;
+
 /** What the guest's host functions do; implemented by the workflow worker. */
 export interface GuestHost {
   queryLive(text: string): number;
   queryHistory(text: string): number;
-  /** The next event of a handle as JSON bytes; null when none is pending; undefined: unknown handle. */
-  takeEvent(handle: number): Uint8Array | null | undefined;
+  /**
+   * The next event of a handle as JSON bytes: `bytes[start, end)` of the returned object, which the
+   * host may reuse for the next event (copy it at once); null when none is pending; undefined:
+   * unknown handle.
+   */
+  takeEvent(handle: number): EventBytes | null | undefined;
   freeHandle(handle: number): boolean;
   /** Each returns null on success or the reason it failed (logged by the guest runtime). */
   writeEvent(timestamp: string, value: string, tags: string): string | null;
@@ -25,6 +32,13 @@ export interface GuestHost {
   stateSet(key: string, value: Uint8Array): string | null;
   stateDelete(key: string): string | null;
   log(line: string): void;
+}
+
+/** A range of bytes: events are handed over as offsets into the host's queue, not as new views. */
+export interface EventBytes {
+  bytes: Uint8Array;
+  start: number;
+  end: number;
 }
 
 export interface GuestOptions {
@@ -238,26 +252,40 @@ export class Guest {
 
   /** Copies bytes into memory the guest allocates and returns a Region it owns (and frees). */
   #writeRegion(data: Uint8Array): number {
-    const pointer = this.#exports.allocate(Math.max(1, data.length)) >>> 0;
+    return this.#writeRegionOf(data, 0, data.length);
+  }
+
+  /** #writeRegion of `data[start, end)`. */
+  #writeRegionOf(data: Uint8Array, start: number, end: number): number {
+    const length = end - start;
+    const pointer = this.#exports.allocate(Math.max(1, length)) >>> 0;
     const region = this.#exports.allocate(12) >>> 0;
     this.#refresh();
-    if (pointer === 0 || region === 0) throw new GuestArgumentError(`allocate returned 0 for ${data.length} bytes`);
-    if (pointer + data.length > this.#bytes.length || region + 12 > this.#bytes.length) throw new GuestArgumentError('allocate returned memory outside the guest memory');
-    this.#bytes.set(data, pointer);
+    if (pointer === 0 || region === 0) throw new GuestArgumentError(`allocate returned 0 for ${length} bytes`);
+    if (pointer + length > this.#bytes.length || region + 12 > this.#bytes.length) throw new GuestArgumentError('allocate returned memory outside the guest memory');
+    if (length <= SHORT_COPY) {
+      // Byte by byte: set() would need a view object of the source, garbage for every event.
+      const target = this.#bytes;
+      for (let i = 0; i < length; i++) target[pointer + i] = data[start + i]!;
+    } else {
+      this.#bytes.set(data.subarray(start, end), pointer);
+    }
     this.#view.setUint32(region, pointer, true);
-    this.#view.setUint32(region + 4, data.length, true);
-    this.#view.setUint32(region + 8, data.length, true);
+    this.#view.setUint32(region + 4, length, true);
+    this.#view.setUint32(region + 8, length, true);
     return region;
   }
 
   /** The host function `name`, as numbers in and out; argument errors give `failure` and a log line. */
-  #hostFunction(name: string): (...args: number[]) => number {
+  #hostFunction(name: string): (a?: number, b?: number, c?: number) => number {
     const host = this.#host;
+    // Three parameters, the most any host function takes: a rest parameter would be an array per
+    // call. A function declared with fewer gets undefined for the rest and does not read them.
     const guarded =
-      (failure: number, body: (...args: number[]) => number) =>
-      (...args: number[]): number => {
+      (failure: number, body: (a?: number, b?: number, c?: number) => number) =>
+      (a?: number, b?: number, c?: number): number => {
         try {
-          return body(...args);
+          return body(a, b, c);
         } catch (error) {
           if (!(error instanceof GuestArgumentError)) throw error;
           host.log(`${name}: ${error.message}`);
@@ -278,10 +306,10 @@ export class Guest {
         return guarded(0, (handle) => {
           if (this.#finishRewind()) {
             const event = host.takeEvent(handle!);
-            return event ? this.#writeRegion(event) : 0;
+            return event ? this.#writeRegionOf(event.bytes, event.start, event.end) : 0;
           }
           const event = host.takeEvent(handle!);
-          if (event) return this.#writeRegion(event);
+          if (event) return this.#writeRegionOf(event.bytes, event.start, event.end);
           if (event === undefined) host.log(`u_poll_handle: unknown handle ${handle}`);
           // Nothing pending (or a handle that will never have anything): wait off the stack
           // rather than let the guest spin; the worker resumes it on an event or after a while.

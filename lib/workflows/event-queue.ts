@@ -2,6 +2,8 @@
 // out of the event ring into one growable buffer, with sequences and offsets in a Float64Array.
 // No object or ArrayBuffer per event, so a busy handle leaves the worker's GC almost nothing to do.
 
+import type { EventBytes } from '../wasm/guest.js';
+
 /** Bytes and event slots a queue gets on its first event (and shrinks back to once empty); a
  * handle that never gets an event costs no buffer. */
 const INITIAL_BYTES = 4096;
@@ -53,12 +55,26 @@ export class EventQueue {
    * next push (copy it before then); undefined when the queue is empty.
    */
   shift(): Uint8Array | undefined {
+    const taken = this.shiftInto(this.#taken);
+    return taken ? taken.bytes.subarray(taken.start, taken.end) : undefined;
+  }
+
+  /**
+   * shift() without a view: `into` is set to the payload's place in the queue's memory (valid
+   * until the next push) and returned; undefined when the queue is empty.
+   */
+  shiftInto(into: EventBytes): EventBytes | undefined {
     if (this.#head === this.#tail) return undefined;
     const slot = this.#head * SLOT;
     const start = this.#slots[slot + 1]!;
     this.#head++;
-    return this.#bytes.subarray(start, start + this.#slots[slot + 2]!);
+    into.bytes = this.#bytes;
+    into.start = start;
+    into.end = start + this.#slots[slot + 2]!;
+    return into;
   }
+
+  readonly #taken: EventBytes = { bytes: new Uint8Array(0), start: 0, end: 0 };
 
   /** Empty: start from the beginning again, and give back memory a backlog made it grow to. */
   #reset(): void {

@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { parseQuery } from '../dsl/index.js';
 import { LiveQuery } from '../query/live.js';
 import { open, type Database } from '../tsdb/index.js';
-import { Guest, type GuestHost, type GuestStep } from '../wasm/guest.js';
+import { Guest, type EventBytes, type GuestHost, type GuestStep } from '../wasm/guest.js';
 import { EventQueue } from './event-queue.js';
 import { EventRing } from './event-ring.js';
 import { httpRequest } from './http-request.js';
@@ -47,6 +47,8 @@ const settings = workerData as WorkerSettings;
 const ring = new EventRing(settings.ring);
 const acks = new EventRing(settings.acks);
 const NO_PAYLOAD = new Uint8Array(0);
+/** Where takeEvent puts the event it hands to a guest (which copies it before the next one). */
+const taken: EventBytes = { bytes: NO_PAYLOAD, start: 0, end: 0 };
 const watchdog = new Float64Array(settings.watchdog);
 const instances = new Map<number, Instance>();
 const runnable = new Set<Instance>();
@@ -149,8 +151,9 @@ function hostFor(instance: Instance): GuestHost {
       const sequence = queue.events.firstSequence;
       if (sequence === undefined) return null;
       queue.taken = sequence;
-      // A view of the queue's memory: the guest copies it into its own memory at once.
-      return queue.events.shift()!;
+      // Offsets into the queue's memory, in one object reused for every event: the guest copies
+      // the bytes into its own memory at once.
+      return queue.events.shiftInto(taken)!;
     },
     freeHandle(handle) {
       if (!instance.handles.delete(handle)) return false;
