@@ -189,6 +189,8 @@ export interface NativeEngineAddon {
     compactionTrigger: number,
     downsample: { series: string; everyUs: bigint; label: string; opsMask: number }[],
     queryThreads: number,
+    /** 1: log records copied into a mapped, preallocated file; 0: one writev each. */
+    walMapped: 0 | 1,
   ): EngineHandle;
   /** EngineWrite(): one series, many points. */
   engineWrite(handle: EngineHandle, series: string, tags: string[], timestamps: BigInt64Array | Float64Array, values: Float64Array): void;

@@ -114,7 +114,7 @@ bool Engine::Start(EngineError& error) {
     }
   }
   active_ = std::make_unique<Memtable>();
-  if (!wal_.Open(options_.dir, options_.durability, options_.sync_interval_ms, message)) {
+  if (!wal_.Open(options_.dir, options_.durability, options_.sync_interval_ms, options_.wal_mapped, message)) {
     error = {kIo, message};
     return false;
   }

@@ -52,6 +52,8 @@ struct EngineOptions {
   std::vector<DownsampleRule> downsample;
   // Threads one read may use, the caller's included (0: one per core, at most 8).
   unsigned query_threads = 0;
+  // Log records copied into a mapped, preallocated file (false: one writev each).
+  bool wal_mapped = true;
 };
 
 struct EngineStats {

@@ -100,7 +100,8 @@ void ThrowEngineError(Napi::Env env, const EngineError& error) { ThrowCoded(env,
 
 // engineOpen(dir, durability 0|1|2, syncIntervalMs, memtableBytes, retentionUs (0: forever),
 //            compactionTrigger (0: no background merges),
-//            downsample: { series, everyUs: bigint, label, opsMask }[]): EngineHandle
+//            downsample: { series, everyUs: bigint, label, opsMask }[], queryThreads,
+//            walMapped 0|1): EngineHandle
 Napi::Value EngineOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   EngineOptions options;
@@ -135,6 +136,7 @@ Napi::Value EngineOpen(const Napi::CallbackInfo& info) {
     options.downsample.push_back(std::move(parsed));
   }
   options.query_threads = static_cast<unsigned>(RequireCount(info, 7, 64));
+  options.wal_mapped = RequireCount(info, 8, 1) == 1;
   EngineError error;
   std::shared_ptr<Engine> engine = Engine::Open(options, error);
   if (!engine) ThrowEngineError(env, error);

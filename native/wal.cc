@@ -64,9 +64,11 @@ struct Wal::File {
 
 Wal::~Wal() { Close(); }
 
-bool Wal::Open(const std::string& data_dir, Durability durability, uint32_t sync_interval_ms, std::string& error) {
+bool Wal::Open(const std::string& data_dir, Durability durability, uint32_t sync_interval_ms, bool mapped,
+               std::string& error) {
   dir_ = data_dir + "/wal";
   durability_ = durability;
+  mapped_ = mapped;
   sync_interval_ms_ = sync_interval_ms == 0 ? 1 : sync_interval_ms;
   if (mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST) {
     error = ErrnoText("cannot create " + dir_);
@@ -192,7 +194,7 @@ bool Wal::OpenNewFile(size_t record_bytes, std::string& error) {
       std::max(kMappedFileBytes, (wanted + kMappedFileGrain - 1) / kMappedFileGrain * kMappedFileGrain);
   // Preallocated, so a store into the mapping never meets a full disk (which would be SIGBUS). With
   // durability `none` nothing is ever logged: the file only marks the sequence.
-  if (durability_ == Durability::kNone) {
+  if (durability_ == Durability::kNone || !mapped_) {
     // falls through to the unmapped file below
   } else if (fallocate(file->fd, 0, 0, static_cast<off_t>(capacity)) == 0) {
     void* base = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, file->fd, 0);
@@ -203,11 +205,10 @@ bool Wal::OpenNewFile(size_t record_bytes, std::string& error) {
       error = ErrnoText("cannot map or reset " + path);
       return false;
     }
-  } else if (errno == ENOSPC || errno == EDQUOT) {
-    error = ErrnoText("cannot preallocate " + std::to_string(capacity) + " bytes for " + path);
-    close(file->fd);
-    file->fd = -1;
-    unlink(path.c_str());
+  } else if (ftruncate(file->fd, 0) != 0) {
+    // No preallocation (a file system without it, or too little free space for a whole file):
+    // this file takes records with writev, so writing goes on until the disk is really full.
+    error = ErrnoText("cannot reset " + path);
     return false;
   }
   if (file->base != nullptr) {

@@ -58,7 +58,9 @@ class Wal {
   ~Wal();
 
   // Opens <dir>/wal (created if missing). Call Replay before the first append.
-  bool Open(const std::string& data_dir, Durability durability, uint32_t sync_interval_ms, std::string& error);
+  // `mapped`: records are copied into mapped, preallocated files (false: one writev each).
+  bool Open(const std::string& data_dir, Durability durability, uint32_t sync_interval_ms, bool mapped,
+            std::string& error);
   // Feeds every intact record, oldest first, to `apply`, cutting torn tails; then opens a new file.
   bool Replay(const std::function<void(const WalBatch&)>& apply, WalRecoveryStats& stats, std::string& error);
 
@@ -95,6 +97,7 @@ class Wal {
   std::string dir_;
   Durability durability_ = Durability::kBatch;
   uint32_t sync_interval_ms_ = 100;
+  bool mapped_ = true;
   uint64_t next_sequence_ = 1;
 
   mutable std::mutex mutex_;  // guards current_, retiring_, bytes counters

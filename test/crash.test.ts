@@ -11,9 +11,9 @@ const POINTS = 100;
 const SERIES = 5;
 
 /** Runs the writer from `firstBatch`, kills it with SIGKILL after `afterMs`, returns the last acknowledged batch. */
-function runAndKill(dir: string, durability: string, firstBatch: number, afterMs: number, mode = ''): Promise<number> {
+function runAndKill(dir: string, durability: string, firstBatch: number, afterMs: number, mode = '', walWrites = 'mapped'): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [writer, dir, durability, String(firstBatch), mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [writer, dir, durability, String(firstBatch), mode || '-', walWrites], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     let errors = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -42,7 +42,7 @@ type Database = Awaited<ReturnType<typeof sluice.open>>;
  */
 async function killRounds(
   prefix: string,
-  writer: { durability: (round: number) => string; killAfterMs: () => number; mode?: string; rounds?: number },
+  writer: { durability: (round: number) => string; killAfterMs: () => number; mode?: string; rounds?: number; walWrites?: 'mapped' | 'writev' },
   open: Parameters<typeof sluice.open>[0],
   check: (db: Database, round: number, lastAcked: number) => Promise<void> | void,
 ): Promise<void> {
@@ -50,7 +50,7 @@ async function killRounds(
   try {
     let nextBatch = 0;
     for (let round = 0; round < (writer.rounds ?? 8); round++) {
-      const lastAcked = await runAndKill(temp.dir, writer.durability(round), nextBatch, writer.killAfterMs(), writer.mode);
+      const lastAcked = await runAndKill(temp.dir, writer.durability(round), nextBatch, writer.killAfterMs(), writer.mode, writer.walWrites);
       expect(lastAcked, `round ${round} acknowledged nothing`).toBeGreaterThanOrEqual(nextBatch);
       const db = await sluice.open({ ...open, dir: temp.dir });
       try {
@@ -66,10 +66,10 @@ async function killRounds(
 }
 
 describe('crash safety', () => {
-  it('keeps every acknowledged write across repeated kill -9', async () => {
+  it.each(['mapped', 'writev'] as const)('keeps every acknowledged write across repeated kill -9 (walWrites %s)', async (walWrites) => {
     await killRounds(
       'sluice-crash-',
-      { durability: (round) => (round % 3 === 2 ? 'sync' : 'batch'), killAfterMs: () => 30 + Math.floor(Math.random() * 250) },
+      { durability: (round) => (round % 3 === 2 ? 'sync' : 'batch'), killAfterMs: () => 30 + Math.floor(Math.random() * 250), walWrites, rounds: walWrites === 'mapped' ? 8 : 4 },
       {},
       (db, round, lastAcked) => {
         const maxPoint = (lastAcked + 2) * POINTS; // the batch in flight may be there too, whole or not at all

@@ -534,7 +534,7 @@ describe('series keys and native query kernels', () => {
     const addon = bindings.native().addon;
     const temp = makeTempDir('sluice-kernels-');
     cleanups.push(temp.cleanup);
-    const engine = addon.engineOpen(temp.dir, 0, 100, 1 << 20, 0n, 4, [], 0);
+    const engine = addon.engineOpen(temp.dir, 0, 100, 1 << 20, 0n, 4, [], 0, 1);
     cleanups.push(() => addon.engineClose(engine));
     addon.engineWritePoint(engine, 'x', [], 1, 3);
     addon.engineWritePoint(engine, 'x', [], 2, 5);

@@ -730,6 +730,30 @@ describe('tumbling windows', () => {
     }
   });
 
+  it('walWrites: mapped preallocates the log file, writev lets it grow record by record; both read back', async () => {
+    for (const walWrites of ['mapped', 'writev'] as const) {
+      const dir = tempDir();
+      const db = await sluice.open({ dir, walWrites });
+      for (let i = 0; i < 10; i++) db.write('w', {}, i, i);
+      const walDir = path.join(dir, 'wal');
+      const largest = Math.max(...fs.readdirSync(walDir).map((name) => fs.statSync(path.join(walDir, name)).size));
+      if (walWrites === 'mapped') expect(largest).toBeGreaterThanOrEqual(32 * 2 ** 20);
+      else expect(largest).toBeLessThan(4096);
+      await db.close();
+      const reopened = await openDb(dir);
+      expect(reopened.stats().recoveredPoints).toBe(10);
+      expect(reopened.aggregate({ series: 'w', op: 'sum' })).toBe(45);
+    }
+  });
+
+  it('refuses a walWrites other than mapped or writev, creating nothing', async () => {
+    for (const walWrites of ['mmap', '', 1]) {
+      const dir = path.join(tempDir(), 'never');
+      await expect(sluice.open({ dir, walWrites: walWrites as 'mapped' })).rejects.toThrow(/walWrites must be mapped or writev, got/);
+      expect(fs.existsSync(dir)).toBe(false);
+    }
+  });
+
   it('writes a large result of one-point windows, and a large scan, exactly (windows into new arrays or the caller\'s)', async () => {
     // 300,000 windows (4.8 MB): large enough to be written past the cache (window_writer.h).
     const db = await openDb(tempDir());

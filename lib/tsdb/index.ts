@@ -40,6 +40,13 @@ export interface OpenOptions {
    * are cut into time ranges computed side by side. Default 0: one per core, at most 8; 1 keeps
    * every read on the calling thread. */
   queryThreads?: number;
+  /**
+   * How write-ahead log records get into the log file (docs/storage.md): `mapped` (default) copies
+   * them into a shared mapping of a preallocated file, with no system call per write; `writev`
+   * writes each with a system call, for file systems where shared mappings of files are not wanted
+   * (for example network file systems). Both survive kill -9 once a write returns.
+   */
+  walWrites?: 'mapped' | 'writev';
 }
 
 export interface DownsampleRule {
@@ -677,8 +684,10 @@ export async function open(options: OpenOptions = {}): Promise<Database> {
   if (!Number.isInteger(queryThreads) || queryThreads < 0 || queryThreads > 64) {
     throw invalid(`queryThreads must be an integer in 0..64 (0: one per core, at most 8), got ${queryThreads}`);
   }
+  const walWrites = options.walWrites ?? 'mapped';
+  if (walWrites !== 'mapped' && walWrites !== 'writev') throw invalid(`walWrites must be mapped or writev, got ${String(walWrites)}`);
   try {
-    const handle = native().addon.engineOpen(dir, code, syncIntervalMs, memtableBytes, retentionUs, compactionTrigger, downsample, queryThreads);
+    const handle = native().addon.engineOpen(dir, code, syncIntervalMs, memtableBytes, retentionUs, compactionTrigger, downsample, queryThreads, walWrites === 'mapped' ? 1 : 0);
     return new Database(handle, dir, durability, syncIntervalMs);
   } catch (error) {
     throw asSluiceError(error);
