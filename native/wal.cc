@@ -23,7 +23,6 @@ constexpr uint8_t kKindSeries = 1;
 constexpr uint8_t kKindMany = 2;
 // A record bigger than this is refused on write and treated as corruption on read.
 constexpr uint32_t kMaxPayloadBytes = 512u << 20;
-constexpr size_t kRecordHeaderBytes = 8;
 // A mapped file's size: large enough that rotating is rare at any write rate, small enough to
 // preallocate on a small device. A bigger record gets a file of its own size.
 constexpr size_t kMappedFileBytes = 32u << 20;
