@@ -46,7 +46,8 @@ struct Wal::File {
   uint8_t* base = nullptr;
   size_t capacity = 0;
   size_t used = 0;  // bytes of the file holding the magic and whole records
-  // Pages below this offset were synced and unmapped from the process (they stay in the file).
+  // Pages below this offset were dropped from the process's resident set (MADV_DONTNEED); their
+  // bytes stay in the page cache and the file.
   size_t released = 0;
   ~File() {
     if (base != nullptr) {

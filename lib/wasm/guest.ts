@@ -5,12 +5,10 @@
 // its memory. Bad Regions (out of bounds, too long, bad UTF-8) never reach the host's logic: the
 // call fails with its error code and a line in the workflow's log.
 import { randomFillSync } from 'node:crypto';
+import { copyBytes } from '../bytes.js';
 import { adaptToSignature, EXTENSION_FUNCTIONS, SEED_FUNCTIONS, WASI_FUNCTIONS, WASI_MODULE, type AbiReport } from './abi.js';
 import type { ModuleInfo } from './module-info.js';
 import { ASYNCIFY_PAGES } from './prepare.js';
-
-/** Payloads up to this many bytes are copied into guest memory byte by byte. */
-const SHORT_COPY = 512;
 
 /** What the guest's host functions do; implemented by the workflow worker. */
 export interface GuestHost {
@@ -263,13 +261,7 @@ export class Guest {
     this.#refresh();
     if (pointer === 0 || region === 0) throw new GuestArgumentError(`allocate returned 0 for ${length} bytes`);
     if (pointer + length > this.#bytes.length || region + 12 > this.#bytes.length) throw new GuestArgumentError('allocate returned memory outside the guest memory');
-    if (length <= SHORT_COPY) {
-      // Byte by byte: set() would need a view object of the source, garbage for every event.
-      const target = this.#bytes;
-      for (let i = 0; i < length; i++) target[pointer + i] = data[start + i]!;
-    } else {
-      this.#bytes.set(data.subarray(start, end), pointer);
-    }
+    copyBytes(this.#bytes, pointer, data, start, end);
     this.#view.setUint32(region, pointer, true);
     this.#view.setUint32(region + 4, length, true);
     this.#view.setUint32(region + 8, length, true);

@@ -2,13 +2,13 @@
 // out of the event ring into one growable buffer, with sequences and offsets in a Float64Array.
 // No object or ArrayBuffer per event, so a busy handle leaves the worker's GC almost nothing to do.
 
+import { copyBytes } from '../bytes.js';
 import type { EventBytes } from '../wasm/guest.js';
 
 /** Bytes and event slots a queue gets on its first event (and shrinks back to once empty); a
  * handle that never gets an event costs no buffer. */
 const INITIAL_BYTES = 4096;
 const INITIAL_EVENTS = 64;
-const SHORT_COPY = 512;
 /** Per event in #slots: sequence, payload start, payload length. */
 const SLOT = 3;
 
@@ -39,29 +39,15 @@ export class EventQueue {
     this.#slots[slot] = sequence;
     this.#slots[slot + 1] = this.#bytesEnd;
     this.#slots[slot + 2] = length;
-    if (length <= SHORT_COPY) {
-      // Short payloads (most events) byte by byte: set() would need a view object of the source.
-      const target = this.#bytes;
-      for (let i = 0, to = this.#bytesEnd; i < length; i++) target[to + i] = bytes[start + i]!;
-    } else {
-      this.#bytes.set(bytes.subarray(start, end), this.#bytesEnd);
-    }
+    copyBytes(this.#bytes, this.#bytesEnd, bytes, start, end);
     this.#bytesEnd += length;
     this.#tail++;
   }
 
   /**
-   * Removes the oldest event and returns its payload: a view of the queue's memory, valid until the
-   * next push (copy it before then); undefined when the queue is empty.
-   */
-  shift(): Uint8Array | undefined {
-    const taken = this.shiftInto(this.#taken);
-    return taken ? taken.bytes.subarray(taken.start, taken.end) : undefined;
-  }
-
-  /**
-   * shift() without a view: `into` is set to the payload's place in the queue's memory (valid
-   * until the next push) and returned; undefined when the queue is empty.
+   * Removes the oldest event: `into` is set to its payload's place in the queue's memory (valid
+   * until the next push; copy it before then) and returned; undefined when the queue is empty.
+   * Offsets rather than a view, so taking an event makes no object.
    */
   shiftInto(into: EventBytes): EventBytes | undefined {
     if (this.#head === this.#tail) return undefined;
@@ -73,8 +59,6 @@ export class EventQueue {
     into.end = start + this.#slots[slot + 2]!;
     return into;
   }
-
-  readonly #taken: EventBytes = { bytes: new Uint8Array(0), start: 0, end: 0 };
 
   /** Empty: start from the beginning again, and give back memory a backlog made it grow to. */
   #reset(): void {

@@ -598,11 +598,14 @@ export class WorkflowRuntime {
 
   /** Applies the acknowledgements the worker has written to shared memory since the last read. */
   #drainAcks(host: WorkerHost): void {
-    host.acks.drain((instance, local, sequence) => {
-      const workflow = this.#byInstance.get(instance);
-      if (workflow && workflow.instance === instance) this.#acknowledge(workflow, local, sequence);
-    });
+    host.acks.drain(this.#onAckRecord);
   }
+
+  /** One record of an acks ring (made once: draining runs on every live event). */
+  readonly #onAckRecord = (instance: number, local: number, sequence: number): void => {
+    const workflow = this.#byInstance.get(instance);
+    if (workflow && workflow.instance === instance) this.#acknowledge(workflow, local, sequence);
+  };
 
   /** The guest has taken every event of handle `local` up to `sequence`. */
   #acknowledge(workflow: Workflow, local: number, sequence: number): void {
