@@ -69,6 +69,7 @@ describe('readModuleInfo', () => {
     const check = (bytes: Uint8Array) => {
       try {
         moduleInfo.readModuleInfo(bytes);
+        moduleInfo.importOwnMemory(bytes);
       } catch (error) {
         const e = error as { code?: string; offset?: number };
         if (e.code !== 'SLUICE_WASM' && e.code !== 'SLUICE_TOO_LARGE') throw error;
@@ -88,5 +89,81 @@ describe('readModuleInfo', () => {
       { numRuns: 3000 },
     );
     expect(() => moduleInfo.readModuleInfo(new Uint8Array([1, 2, 3]))).toThrow(/\\0asm header/);
+  });
+});
+
+describe('importOwnMemory and data ranges', () => {
+  const segmentsWat = (segments: Array<[number, number[]]>) =>
+    segments.map(([offset, bytes]) => `(data (i32.const ${offset}) "${bytes.map((b) => `\\${b.toString(16).padStart(2, '0')}`).join('')}")`).join(' ');
+
+  it('gives the same memory contents, limits and exports as the module that defined its memory (property)', async () => {
+    const modules = fc.record({
+      min: fc.integer({ min: 1, max: 4 }),
+      extra: fc.option(fc.integer({ min: 0, max: 6 }), { nil: null }),
+      withImport: fc.boolean(),
+      withTypes: fc.boolean(),
+      segments: fc.array(fc.tuple(fc.nat(65536 - 64), fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 40 })), { maxLength: 6 }),
+    });
+    const cases = fc.sample(modules, { numRuns: 60, seed: 6 });
+    for (const c of cases) {
+      const max = c.extra === null ? '' : String(c.min + c.extra);
+      const source = `(module
+        ${c.withImport ? '(import "env" "u_log" (func $log (param i32 i32) (result i32)))' : ''}
+        (memory (export "memory") ${c.min} ${max})
+        ${c.withTypes ? '(func (export "call") (result i32) (i32.load (i32.const 0)))' : ''}
+        ${segmentsWat(c.segments)})`;
+      const original = await wat(source);
+      const rewritten = moduleInfo.importOwnMemory(original);
+      expect(WebAssembly.validate(rewritten)).toBe(true);
+      const info = moduleInfo.readModuleInfo(rewritten);
+      const limits = { min: c.min, max: c.extra === null ? null : c.min + c.extra, shared: false };
+      expect(info.memories).toEqual([]);
+      expect(info.imports.filter((i) => i.kind === 'memory')).toEqual([{ module: 'env', name: 'memory', kind: 'memory', memory: limits }]);
+      expect(info.exports).toEqual(moduleInfo.readModuleInfo(original).exports);
+      // Data ranges: the segments' bytes, sorted and merged.
+      const covered = new Set<number>();
+      for (const [offset, bytes] of c.segments) for (let i = 0; i < bytes.length; i++) covered.add(offset + i);
+      const fromRanges = new Set<number>();
+      for (const [start, end] of info.dataRanges) for (let i = start; i < end; i++) fromRanges.add(i);
+      expect(fromRanges).toEqual(covered);
+      for (let i = 1; i < info.dataRanges.length; i++) expect(info.dataRanges[i]![0]).toBeGreaterThan(info.dataRanges[i - 1]![1]);
+      // Instantiated with a memory of those limits, it holds what the original holds.
+      const imports = { env: { u_log: () => 0 } };
+      const before = new WebAssembly.Instance(new WebAssembly.Module(original), imports).exports.memory as WebAssembly.Memory;
+      const memory = new WebAssembly.Memory({ initial: c.min, ...(limits.max === null ? {} : { maximum: limits.max }) });
+      const after = new WebAssembly.Instance(new WebAssembly.Module(rewritten), { env: { ...imports.env, memory } });
+      expect(after.exports.memory).toBe(memory);
+      expect(Buffer.from(memory.buffer).equals(Buffer.from(before.buffer))).toBe(true);
+    }
+  });
+
+  it('leaves modules that import a memory, or define none or two, as they are', async () => {
+    const imported = await wat('(module (import "env" "memory" (memory 1)) (data (i32.const 8) "x"))');
+    expect(moduleInfo.importOwnMemory(imported)).toBe(imported);
+    const none = await wat('(module (func (export "f")))');
+    expect(moduleInfo.importOwnMemory(none)).toBe(none);
+  });
+
+  it('lists only active segments of memory 0 placed by a constant', async () => {
+    const info = moduleInfo.readModuleInfo(
+      await wat(`(module (import "env" "base" (global $base i32)) (memory 1)
+        (data (i32.const 100) "abc") (data (i32.const 103) "de") (data (global.get $base) "zz") (data $passive "pp")
+        (data (i32.const 5000) "f"))`),
+    );
+    expect(info.dataRanges).toEqual([
+      [100, 105],
+      [5000, 5001],
+    ]);
+  });
+
+  it('every prepared module imports its memory; the ABI still accepts it', async () => {
+    const prepare = require('../dist/lib/wasm/prepare.js') as typeof import('../dist/lib/wasm/prepare.js');
+    for (const variant of ['seed', 'i32'] as const) {
+      const prepared = await prepare.prepareModule(await guest({ abi: variant, body: '' }), { memoryPages: 16 });
+      const info = moduleInfo.readModuleInfo(prepared.bytes);
+      expect(info.memories).toEqual([]);
+      expect(info.imports.find((i) => i.kind === 'memory')?.memory).toEqual({ min: 2, max: 16 + prepare.ASYNCIFY_PAGES, shared: false });
+      expect(abi.checkWorkflowModule(info).problems).toEqual([]);
+    }
   });
 });

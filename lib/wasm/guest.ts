@@ -7,6 +7,7 @@
 import { randomFillSync } from 'node:crypto';
 import { copyBytes } from '../bytes.js';
 import { adaptToSignature, EXTENSION_FUNCTIONS, SEED_FUNCTIONS, WASI_FUNCTIONS, WASI_MODULE, type AbiReport } from './abi.js';
+import type { MemoryPool } from './memory-pool.js';
 import type { ModuleInfo } from './module-info.js';
 import { ASYNCIFY_PAGES } from './prepare.js';
 
@@ -41,6 +42,8 @@ export interface EventBytes {
 
 export interface GuestOptions {
   env: ReadonlyArray<readonly [string, string]>;
+  /** Where the guest's memory comes from (made ahead of time); else it is made at instantiation. */
+  memories?: MemoryPool;
   /** Upper bound of one Region the guest passes in (bytes). */
   maxRegionBytes: number;
 }
@@ -125,7 +128,9 @@ export class Guest {
       if (entry.kind === 'memory') {
         const limits = entry.memory!;
         const maximum = Math.min(limits.max ?? 65536, memoryCapPages + (report.suspending.length > 0 ? ASYNCIFY_PAGES : 0));
-        imported = new WebAssembly.Memory({ initial: limits.min, maximum: Math.max(limits.min, maximum) });
+        imported = options.memories
+          ? options.memories.take(limits.min, Math.max(limits.min, maximum), info.dataRanges)
+          : new WebAssembly.Memory({ initial: limits.min, maximum: Math.max(limits.min, maximum) });
         imports.env!.memory = imported;
         continue;
       }

@@ -1,7 +1,8 @@
 // What a Wasm module declares, read from its bytes: the function type of every import (Node's
-// WebAssembly.Module.imports() gives names only), the exports, and the memory limits. Used at
-// deploy to check a module against the ABI and to adapt host functions to its signatures, and to
-// cap its memory. Every count and length is bounded; malformed input throws SLUICE_WASM with the
+// WebAssembly.Module.imports() gives names only), the exports, the memory limits and where its
+// data segments land. Used at deploy to check a module against the ABI and to adapt host functions
+// to its signatures, to cap its memory, and to have it import its memory (so a worker can hand it
+// one made ahead of time). Every count and length is bounded; malformed input throws SLUICE_WASM with the
 // byte offset, never anything else.
 import { SluiceError } from '../errors.js';
 
@@ -43,6 +44,11 @@ export interface ModuleInfo {
   memories: MemoryLimits[];
   /** Function types of the module's own functions, in function index order after the imports. */
   functionTypes: FunctionType[];
+  /**
+   * Byte ranges [start, end) of memory 0 that active data segments with constant offsets write at
+   * instantiation, sorted and merged. Segments placed by a global are not listed.
+   */
+  dataRanges: Array<[number, number]>;
 }
 
 /** The seed caps modules at 64 MiB; so do we. */
@@ -81,6 +87,21 @@ class Reader {
   byte(): number {
     if (this.pos >= this.end) throw malformed(this.pos, 'unexpected end');
     return this.bytes[this.pos++]!;
+  }
+
+  /** Signed LEB128 of at most 32 bits (an i32.const's operand). */
+  s32(): number {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const start = this.pos;
+      const b = this.byte();
+      // The fifth byte carries the last 4 bits; its other bits must repeat the sign.
+      if (shift === 28 && ((b & 0x80) !== 0 || ((b >> 3) & 0x0f) % 0x0f !== 0)) throw malformed(start, 'signed LEB128 integer too large');
+      result += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+      if ((b & 0x80) === 0) return b & 0x40 ? result - 2 ** shift : result;
+    }
   }
 
   /** Unsigned LEB128 of at most 32 bits. */
@@ -181,6 +202,7 @@ export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
   const exports: ExportInfo[] = [];
   const memories: MemoryLimits[] = [];
   const functionTypes: FunctionType[] = [];
+  const dataRanges: Array<[number, number]> = [];
   for (const section of sectionsOf(bytes)) {
     const reader = new Reader(bytes, section.contentStart, section.end);
     switch (section.id) {
@@ -254,11 +276,60 @@ export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
         }
         break;
       }
+      case 11: {
+        for (let n = reader.count('data segment'); n > 0; n--) {
+          const at = reader.pos;
+          const flags = reader.u32();
+          if (flags > 2) throw malformed(at, `data segment flags ${flags} (0, 1 or 2)`);
+          let offset: number | undefined;
+          if (flags !== 1) {
+            const memoryIndex = flags === 2 ? reader.u32() : 0;
+            offset = constantOffset(reader);
+            if (memoryIndex !== 0) offset = undefined;
+          }
+          const lengthAt = reader.pos;
+          const length = reader.u32();
+          if (reader.pos + length > reader.end) throw malformed(lengthAt, `data segment of ${length} bytes runs past its section`);
+          reader.pos += length;
+          if (offset !== undefined && length > 0) dataRanges.push([offset, offset + length]);
+        }
+        break;
+      }
       default:
         break;
     }
   }
-  return { imports, exports, memories, functionTypes };
+  return { imports, exports, memories, functionTypes, dataRanges: mergeRanges(dataRanges) };
+}
+
+/**
+ * A data segment's offset expression: its address when it is one i32.const, undefined when it
+ * reads a global (or computes from one).
+ */
+function constantOffset(reader: Reader): number | undefined {
+  let constant: number | undefined;
+  let instructions = 0;
+  for (;;) {
+    const at = reader.pos;
+    const opcode = reader.byte();
+    if (opcode === 0x0b) return instructions === 1 ? constant : undefined;
+    if (++instructions > 64) throw malformed(at, 'offset expression of more than 64 instructions');
+    if (opcode === 0x41) constant = reader.s32() >>> 0;
+    else if (opcode === 0x23) reader.u32(); // global.get
+    // Otherwise only i32.add, i32.sub and i32.mul (extended constant expressions) may appear.
+    else if (opcode < 0x6a || opcode > 0x6c) throw malformed(at, `opcode 0x${opcode.toString(16)} in an offset expression`);
+  }
+}
+
+function mergeRanges(ranges: Array<[number, number]>): Array<[number, number]> {
+  ranges.sort((a, b) => a[0] - b[0]);
+  const merged: Array<[number, number]> = [];
+  for (const [start, end] of ranges) {
+    const last = merged[merged.length - 1];
+    if (last && start <= last[1]) last[1] = Math.max(last[1], end);
+    else merged.push([start, end]);
+  }
+  return merged;
 }
 
 function leb(value: number): number[] {
@@ -302,5 +373,53 @@ export function capMemory(bytes: Uint8Array, maxPages: number): Uint8Array {
   out.set(head, section.start);
   out.set(content, section.start + head.length);
   out.set(bytes.subarray(section.end), section.start + head.length + content.length);
+  return out;
+}
+
+const ENV = [3, 0x65, 0x6e, 0x76]; // "env"
+const MEMORY = [6, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79]; // "memory"
+
+/**
+ * The module with the memory it defines turned into an import of env.memory with the same limits
+ * (an exported memory stays exported): the host can then give it a memory made before the
+ * instance is needed. Modules that import a memory already, or define none or several, are
+ * returned as they are.
+ */
+export function importOwnMemory(bytes: Uint8Array): Uint8Array {
+  const sections = sectionsOf(bytes);
+  const memorySection = sections.find((s) => s.id === 5);
+  if (!memorySection) return bytes;
+  const memoryReader = new Reader(bytes, memorySection.contentStart, memorySection.end);
+  if (memoryReader.count('memory') !== 1) return bytes;
+  const limits = memoryReader.limits();
+  if (memoryReader.pos !== memorySection.end) throw malformed(memoryReader.pos, 'trailing bytes in the memory section');
+  if (readModuleInfo(bytes).imports.some((i) => i.kind === 'memory')) return bytes;
+  const entry = [...ENV, ...MEMORY, 2, (limits.max === null ? 0 : 1) | (limits.shared ? 2 : 0), ...leb(limits.min), ...(limits.max === null ? [] : leb(limits.max))];
+  const importSection = sections.find((s) => s.id === 2);
+  let imports: number[];
+  if (importSection) {
+    const reader = new Reader(bytes, importSection.contentStart, importSection.end);
+    const count = reader.count('import');
+    imports = [...leb(count + 1), ...bytes.subarray(reader.pos, importSection.end), ...entry];
+  } else {
+    imports = [1, ...entry];
+  }
+  const importBytes = [2, ...leb(imports.length), ...imports];
+  // The import section goes where it was, or else after the type section (sections keep their order).
+  const typeSection = sections.find((s) => s.id === 1);
+  const parts: Uint8Array[] = [bytes.subarray(0, 8)];
+  if (!importSection && !typeSection) parts.push(Uint8Array.from(importBytes));
+  for (const section of sections) {
+    if (section.id === 5) continue;
+    if (section === importSection) parts.push(Uint8Array.from(importBytes));
+    else parts.push(bytes.subarray(section.start, section.end));
+    if (!importSection && section === typeSection) parts.push(Uint8Array.from(importBytes));
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
   return out;
 }

@@ -1,14 +1,15 @@
 // A workflow module's deploy-time preparation: check it against the ABI, apply binaryen's asyncify
 // pass when it imports a host function that suspends (so that many guests waiting in
-// u_poll_handle share one thread, each costing only its memory), and cap its memory.
+// u_poll_handle share one thread, each costing only its memory), cap its memory, and make it import
+// that memory, so that a worker can hand each new instance one it made while idle (memory-pool.ts).
 // binaryen takes ~0.4 s to load and ~0.3 s per module, so this runs once per module, in a
 // short-lived worker (prepare-worker.ts), and the result is cached on disk by the runtime.
 import { SluiceError } from '../errors.js';
 import { checkWorkflowModule, SUSPENDING_FUNCTIONS, type AbiReport } from './abi.js';
-import { capMemory, readModuleInfo } from './module-info.js';
+import { capMemory, importOwnMemory, readModuleInfo } from './module-info.js';
 
 /** Bumped whenever the preparation changes, so cached prepared modules are redone. */
-export const PREPARATION_VERSION = 1;
+export const PREPARATION_VERSION = 2;
 
 /** Pages the host adds after the guest's own memory for asyncify's saved stack (256 KiB). */
 export const ASYNCIFY_PAGES = 4;
@@ -55,6 +56,6 @@ export async function prepareModule(bytes: Uint8Array, options: PrepareOptions):
       module.dispose();
     }
   }
-  out = capMemory(out, options.memoryPages + (report.suspending.length > 0 ? ASYNCIFY_PAGES : 0));
+  out = importOwnMemory(capMemory(out, options.memoryPages + (report.suspending.length > 0 ? ASYNCIFY_PAGES : 0)));
   return { bytes: out, report, asyncified: report.suspending.length > 0 };
 }

@@ -8,6 +8,7 @@ import { parseQuery } from '../dsl/index.js';
 import { LiveQuery } from '../query/live.js';
 import { open, type Database } from '../tsdb/index.js';
 import { Guest, type EventBytes, type GuestHost, type GuestStep } from '../wasm/guest.js';
+import { MemoryPool } from '../wasm/memory-pool.js';
 import { EventQueue } from './event-queue.js';
 import { EventRing } from './event-ring.js';
 import { httpRequest } from './http-request.js';
@@ -51,6 +52,8 @@ const NO_PAYLOAD = new Uint8Array(0);
 const taken: EventBytes = { bytes: NO_PAYLOAD, start: 0, end: 0 };
 const watchdog = new Float64Array(settings.watchdog);
 const instances = new Map<number, Instance>();
+/** Guest memories made while the worker is idle, so that an instance's start does not wait for them. */
+const memories = new MemoryPool();
 const runnable = new Set<Instance>();
 let outbox: FromWorker[] = [];
 let db: Database | undefined;
@@ -202,7 +205,7 @@ function start(message: StartInstance): void {
   };
   try {
     instance.state = new StateStore(message.stateFile);
-    instance.guest = new Guest(message.module, message.info, message.report, hostFor(instance), { env: message.env, maxRegionBytes: settings.maxRegionBytes }, message.memoryPages);
+    instance.guest = new Guest(message.module, message.info, message.report, hostFor(instance), { env: message.env, maxRegionBytes: settings.maxRegionBytes, memories }, message.memoryPages);
   } catch (error) {
     instance.state?.close();
     send({ type: 'state', instance: message.instance, state: 'failed', error: `instantiation failed: ${(error as Error).message}` });
@@ -319,6 +322,8 @@ async function loop(): Promise<void> {
       continue;
     }
     flush();
+    // Nothing to run: a step towards the next instance's memory, then look for events again.
+    if (memories.refill()) continue;
     if (settings.spinUs > 0 && spinForSignal(seen, Math.min(settings.spinUs, (nextDeadline - Date.now()) * 1000))) {
       // The event loop still turns now and then (messages, HTTP responses, timers), however
       // closely events follow one another.
