@@ -35,7 +35,8 @@
         "native/event_frame_binding.cc",
         "native/snappy_decoder.cc",
         "native/remote_write.cc",
-        "native/remote_write_binding.cc"
+        "native/remote_write_binding.cc",
+        "native/thread_scheduling.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -1,7 +1,8 @@
 'use strict';
 // Wasm workflows (docs/workflows.md): instance start, deploy to first instruction, host-call
 // overhead, write → workflow latency at 100 k points/s, and what 100 idle workflows cost.
-//   node bench/workflows.bench.js [--only idle|start|call|latency|hop] [--rate 100000] [--warmup 1000] [--spin 0,2000]
+//   node bench/workflows.bench.js [--only idle|start|call|latency|hop] [--rate 100000] [--warmup 1000] [--modes 0/0,0/50,2000/50]
+//   (--modes: the latency runs' worker settings, each spinUs/napUs)
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -140,9 +141,10 @@ async function hostCall(rows) {
   ]);
 }
 
-async function deployAndLatency(root, rows, spinUs, first) {
-  const db = await open({ dir: path.join(root, `deploy-${spinUs}`), durability: 'batch' });
-  const runtime = await startWorkflows(db, { spinUs });
+async function deployAndLatency(root, rows, spinUs, napUs, first) {
+  const mode = `spinUs ${spinUs}, napUs ${napUs}`;
+  const db = await open({ dir: path.join(root, `deploy-${spinUs}-${napUs}`), durability: 'batch' });
+  const runtime = await startWorkflows(db, { spinUs, napUs });
   const module = await echo();
   // Cold: the first deploy of a module runs binaryen (asyncify) in a worker; warm: cached. (Rows
   // from the first of the latency runs only.)
@@ -265,7 +267,7 @@ async function deployAndLatency(root, rows, spinUs, first) {
   const status = runtime.status('latency');
   burstUs.sort();
   rows.push([
-    `write() → the workflow's guest has the event, at ${RATE.toLocaleString('en')} points/s${WARMUP_MS > 0 ? ', steady state' : ', from the first point'}, spinUs ${spinUs}`,
+    `write() → the workflow's guest has the event, at ${RATE.toLocaleString('en')} points/s${WARMUP_MS > 0 ? ', steady state' : ', from the first point'}, ${mode}`,
     `p50 ≤ ${at(0.5)} µs, p99 ≤ ${at(0.99)} µs`,
     `max ≤ ${at(1)} µs; ${total.toLocaleString('en')} events of ${(ticks * perTick).toLocaleString('en')} writes over ${SECONDS} s after ${WARMUP_MS} ms of the same load unmeasured (${status.handles[0].dropped} dropped), measured in the guest (WASI clock − point time, 10 µs buckets); ` +
       `one db.write per point, in bursts of ${perTick} per ${TICK_MS} ms tick on the main thread (a burst takes p50 ${percentile(burstUs, 0.5).toFixed(0)} µs, p99 ${percentile(burstUs, 0.99).toFixed(0)} µs); ` +
@@ -274,7 +276,7 @@ async function deployAndLatency(root, rows, spinUs, first) {
   mainLive.close();
   const mainSamples = onMain.subarray(0, onMainCount).sort();
   rows.push([
-    `  of which: write() → the same live query's callback on the main thread (spinUs ${spinUs} run)`,
+    `  of which: write() → the same live query's callback on the main thread (${mode} run)`,
     `p50 ${percentile(mainSamples, 0.5)} µs, p99 ${percentile(mainSamples, 0.99)} µs`,
     `max ${mainSamples[mainSamples.length - 1]} µs; the same points, in the same run`,
   ]);
@@ -361,10 +363,11 @@ async function main() {
     if (!only || only === 'idle') await idle(root, rows);
     if (!only || only === 'start') await instanceStart(rows);
     if (!only || only === 'call') await hostCall(rows);
-    // By default spinUs 0 (a worker sleeps as soon as it runs out of events), then 2000: longer
-    // than the gap between this load's bursts, so the worker stays awake through the run.
-    const spins = process.argv.includes('--spin') ? process.argv[process.argv.indexOf('--spin') + 1].split(',').map(Number) : [0, 2000];
-    if (!only || only === 'latency') for (const [i, spinUs] of spins.entries()) await deployAndLatency(root, rows, spinUs, i === 0);
+    // By default: a worker that sleeps as soon as it runs out of events (0/0, the default before
+    // naps), the default (0/50: naps for 5 ms after events), and a spin of 2000 µs, longer than the
+    // gap between this load's bursts, so that the worker stays awake through the run.
+    const modes = (process.argv.includes('--modes') ? process.argv[process.argv.indexOf('--modes') + 1] : '0/0,0/50,2000/50').split(',').map((m) => m.split('/').map(Number));
+    if (!only || only === 'latency') for (const [i, [spinUs, napUs]] of modes.entries()) await deployAndLatency(root, rows, spinUs, napUs, i === 0);
     if (!only || only === 'hop') await ringHop(rows);
     printRows(rows);
   } finally {

@@ -111,6 +111,11 @@ export interface NativeAddon {
   parseRemoteWrite(body: Uint8Array, maxUncompressedBytes: number): EventFrameBatch;
   /** native/remote_write_binding.cc SnappyDecompressProbe(): the snappy block decoder alone; SLUICE_PARSE with `offset`, SLUICE_TOO_LARGE past the maximum. */
   snappyDecompress(input: Uint8Array, maxUncompressedBytes: number): Uint8Array;
+  /**
+   * native/thread_scheduling.cc SetThreadSlice(): asks Linux for a scheduler slice of `micros` µs (an integer in
+   * 100..100000) for the calling thread; null when accepted, else the kernel's reason.
+   */
+  setThreadSlice(micros: number): string | null;
 }
 
 /** What a network batch write returns; `batch` only when asked for (native/engine_binding.cc WriteParsed). */

@@ -73,6 +73,7 @@ export {
   type WorkflowRuntimeOptions,
   type DeployOptions,
   type WorkflowStatus,
+  type WorkerInfo,
   type WorkflowState,
   type HandleStatus,
 } from './workflows/runtime.js';

@@ -8,6 +8,7 @@
 #include "event_frame_binding.h"
 #include "line_protocol_binding.h"
 #include "remote_write_binding.h"
+#include "thread_scheduling.h"
 
 namespace {
 
@@ -19,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sluice::RegisterLineProtocol(env, exports);
   sluice::RegisterEventFrame(env, exports);
   sluice::RegisterRemoteWrite(env, exports);
+  sluice::RegisterThreadScheduling(env, exports);
   return exports;
 }
 

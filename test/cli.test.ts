@@ -56,6 +56,7 @@ describe('sluice command', () => {
       [['serve', '--port', '65536'], /^sluice serve: --port must be an integer in 0\.\.65535, got 65536/],
       [['serve', '--port'], /^sluice serve: Option '-p, --port <value>' argument missing/],
       [['serve', '--workflow-spin-us', '20000'], /^sluice serve: --workflow-spin-us must be an integer in 0\.\.10000, got 20000/],
+      [['serve', '--workflow-nap-us', '5000'], /^sluice serve: --workflow-nap-us must be an integer in 0\.\.1000, got 5000/],
       [['serve', '--backend', 'nginx'], /^sluice serve: --backend must be one of auto, uws, node, got "nginx"/],
       [['serve', '--bogus'], /^sluice serve: Unknown option '--bogus'/],
       [['serve', 'extra'], /^sluice serve: Unexpected argument 'extra'/],

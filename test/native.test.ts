@@ -60,6 +60,31 @@ describe('native addon', () => {
     arrays.forEach((array, i) => expect(array[999]).toBe(i + 999));
   });
 
+  it.runIf(process.platform === 'linux')('sets the scheduler slice of the calling thread only', async () => {
+    // In a thread of its own, which reads back what Linux now has for it and for the main thread.
+    const { Worker } = await import('node:worker_threads');
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const fs = require('node:fs');
+       const { addon } = require(workerData.bindings).native();
+       const slice = () => Number(/se\\.slice\\s*:\\s*(\\d+)/.exec(fs.readFileSync('/proc/thread-self/sched', 'utf8'))[1]);
+       const before = slice();
+       const refused = addon.setThreadSlice(300);
+       parentPort.postMessage({ before, refused, after: slice() });`,
+      { eval: true, workerData: { bindings: path.join(repoRoot, 'dist/bindings/index.js') } },
+    );
+    const reply = await new Promise<{ before: number; refused: string | null; after: number }>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    await worker.terminate();
+    expect(reply.refused).toBeNull();
+    expect(reply.after).toBe(300_000);
+    expect(reply.before).not.toBe(300_000);
+    const mainSched = fs.readFileSync(`/proc/${process.pid}/sched`, 'utf8');
+    expect(Number(/se\.slice\s*:\s*(\d+)/.exec(mainSched)![1])).toBe(reply.before);
+  });
+
   it('rejects wrong argument types on the native side with a code, never crashing', () => {
     const unchecked = addon as unknown as Record<string, (...args: unknown[]) => unknown>;
     const bad: [string, unknown[]][] = [
@@ -73,6 +98,12 @@ describe('native addon', () => {
       ['fillSequence', [Number.NaN, 0, 1]],
       ['fillSequenceExternal', [3, 'a', 1]],
       ['fillSequenceExternal', ['3', 0, 1]],
+      ['setThreadSlice', []],
+      ['setThreadSlice', ['200']],
+      ['setThreadSlice', [99]],
+      ['setThreadSlice', [100_001]],
+      ['setThreadSlice', [150.5]],
+      ['setThreadSlice', [Number.NaN]],
     ];
     for (const [name, args] of bad) {
       let caught: unknown;

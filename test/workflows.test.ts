@@ -577,6 +577,58 @@ describe('spinning workers', () => {
   });
 });
 
+describe('napping workers', () => {
+  // Counts its events and reports the count as results{} at time 1.
+  const streamCounter = () =>
+    guest(
+      eachEvent({
+        query: 'LAST:stream:[]',
+        locals: '(local $n i64)',
+        onEvent: '(local.set $n (i64.add (local.get $n) (i64.const 1))) (call $report (i32.const 1) (local.get $n))',
+      }),
+    );
+
+  it('a worker napping between close events finds them itself; with napUs 0 the writer wakes it for each', async () => {
+    const wakesFor = async (napUs: number) => {
+      const { db, runtime } = await setup({ napUs });
+      await runtime.deploy({ name: 'stream', module: await streamCounter() });
+      await until('the guest registered its query', () => runtime.status('stream').handles[0]?.handle);
+      await until('the worker reported its scheduler slice', () => runtime.workers()[0]?.schedulerSlice);
+      const before = runtime.workers()[0]!.wakes;
+      // One point per timer turn (~1 ms apart): well inside the 5 ms a worker naps after events.
+      for (let i = 1; i <= 100; i++) {
+        db.write('stream', {}, BigInt(i), i);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      await until('100 events', () => results(db).get(1) === 100);
+      return runtime.workers()[0]!.wakes - before;
+    };
+    const napping = await wakesFor(50);
+    const sleeping = await wakesFor(0);
+    expect(sleeping).toBeGreaterThanOrEqual(75);
+    expect(napping).toBeLessThanOrEqual(25);
+  });
+
+  it('describes its workers: instances, the scheduler slice their thread got, wakes', async () => {
+    const { runtime } = await setup({ workers: 2 });
+    expect(runtime.workers()).toEqual([]);
+    await runtime.deploy({ name: 'a', module: await streamCounter() });
+    await runtime.deploy({ name: 'b', module: await streamCounter() });
+    await until('both workers reported their slice', () => runtime.workers().every((w) => w.schedulerSlice !== null));
+    const workers = runtime.workers();
+    expect(workers.map((w) => w.instances)).toEqual([1, 1]);
+    // Linux takes a slice request from any thread (kernels before 6.12 take it and ignore it).
+    for (const worker of workers) expect(worker.schedulerSlice).toBe(process.platform === 'linux' ? '200 µs' : expect.stringMatching(/^the kernel's default \(/));
+  });
+
+  it('refuses a napUs that is not an integer in 0..1000', async () => {
+    const { db } = await setup();
+    for (const napUs of [-1, 1001, 2.5, Number.NaN]) {
+      await expect(sluice.startWorkflows(db, { napUs })).rejects.toThrow(/napUs must be an integer in 0\.\.1000/);
+    }
+  });
+});
+
 describe('durability', () => {
   it('restarts deployments with their handles, state and undelivered points after a restart', async () => {
     const { db, runtime, dir } = await setup();

@@ -44,6 +44,9 @@ Options:
       --workflow-spin-us <n>  µs a workflow worker out of events keeps polling
                         before it sleeps (0-10000, default 0): lower latency
                         under a steady stream, for up to a core of CPU
+      --workflow-nap-us <n>  µs of each timed wait of a worker napping for 5 ms
+                        after events (0-1000, default 50; 0: sleep until
+                        woken at once)
       --no-workflows    no workflow runtime
   -h, --help            show this help
 
@@ -69,6 +72,7 @@ GET /metrics, GET /health, /workflows (docs/server.md, docs/workflows.md).`,
           'http-allow': { type: 'string', multiple: true },
           'workflow-workers': { type: 'string' },
           'workflow-spin-us': { type: 'string' },
+          'workflow-nap-us': { type: 'string' },
           'no-workflows': { type: 'boolean' },
           help: { type: 'boolean', short: 'h' },
         },
@@ -106,7 +110,8 @@ GET /metrics, GET /health, /workflows (docs/server.md, docs/workflows.md).`,
     if (values['no-workflows'] && values.wasm) throw new UsageError('--wasm needs the workflow runtime: drop --no-workflows');
     const workers = values['workflow-workers'] === undefined ? 1 : parseIntegerArg(values['workflow-workers'], '--workflow-workers', 1, 64);
     const spinUs = values['workflow-spin-us'] === undefined ? 0 : parseIntegerArg(values['workflow-spin-us'], '--workflow-spin-us', 0, 10_000);
-    const workflows = values['no-workflows'] ? false : { workers, spinUs, httpAllow: values['http-allow'] ?? [] };
+    const napUs = values['workflow-nap-us'] === undefined ? undefined : parseIntegerArg(values['workflow-nap-us'], '--workflow-nap-us', 0, 1000);
+    const workflows = values['no-workflows'] ? false : { workers, spinUs, napUs, httpAllow: values['http-allow'] ?? [] };
     const server = await startServer({ host, port, backend, durability, auth, cors, dataDir: values['data-dir'], workflows, wasm: values.wasm ?? [] });
     if (server.fallbackReason) {
       console.error(`sluice serve: using node:http because ${server.fallbackReason}`);

@@ -37,6 +37,7 @@ export class EventRing {
   #reservedAt = -1;
   #reservedNext = 0;
   #reservedRoom = 0;
+  #wakes = 0;
 
   /** A new ring of `capacity` bytes (a power of two), or a view of an existing one's buffer. */
   constructor(capacityOrBuffer: number | SharedArrayBuffer) {
@@ -134,12 +135,29 @@ export class EventRing {
     Atomics.add(this.#header, SIGNAL, 1);
     // Sequentially consistent: a consumer that set SLEEPING after this load sees the new SIGNAL
     // in its wait and does not sleep.
-    if (Atomics.load(this.#header, SLEEPING) === 1) Atomics.notify(this.#header, SIGNAL);
+    if (Atomics.load(this.#header, SLEEPING) === 1) {
+      Atomics.notify(this.#header, SIGNAL);
+      this.#wakes++;
+    }
+  }
+
+  /** Producer: how many times signal() woke a sleeping consumer (cross-thread wakes). */
+  get wakes(): number {
+    return this.#wakes;
   }
 
   /** Consumer: the signal value to wait on. */
   get signalValue(): number {
     return Atomics.load(this.#header, SIGNAL);
+  }
+
+  /**
+   * Consumer: blocks this thread until the signal moves past `seen`, for at most `timeoutMs`, without
+   * asking the producer for a wake: the producer does not notify, so the wait ends by its own
+   * timeout, on the consumer's core, and the producer never pays for a cross-thread wake.
+   */
+  napForSignal(seen: number, timeoutMs: number): void {
+    Atomics.wait(this.#header, SIGNAL, seen, timeoutMs);
   }
 
   /** Consumer: resolves when the signal moves past `seen`, or after `timeoutMs`. */

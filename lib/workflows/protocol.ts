@@ -15,8 +15,10 @@ export interface WorkerSettings {
   /** Float64Array(2): [start of the running slice in ms since the epoch, or 0][instance id]. */
   watchdog: SharedArrayBuffer;
   pollWaitMs: number;
-  /** µs a worker out of events keeps polling its ring before it sleeps. */
+  /** µs a worker out of events keeps polling its ring before it naps or sleeps. */
   spinUs: number;
+  /** µs of each timed wait of a worker napping between events (0: it sleeps until woken at once). */
+  napUs: number;
   maxRegionBytes: number;
   http: HttpPolicy;
 }
@@ -57,6 +59,12 @@ export type FromWorker =
   | { type: 'writeback'; instance: number; producer: number; data: Uint8Array }
   | { type: 'log'; instance: number; line: string }
   | { type: 'state'; instance: number; state: InstanceState; error?: string; code?: number; memoryBytes?: number };
+
+/** Sent once when a worker starts: the scheduler slice its thread got. */
+export interface WorkerScheduling {
+  type: 'scheduling';
+  slice: string;
+}
 
 export interface WorkerBatch {
   type: 'batch';

@@ -12,13 +12,23 @@ import { MemoryPool } from '../wasm/memory-pool.js';
 import { EventQueue } from './event-queue.js';
 import { EventRing } from './event-ring.js';
 import { httpRequest } from './http-request.js';
-import type { FromWorker, StartInstance, ToWorker, WorkerSettings } from './protocol.js';
+import { native } from '../../bindings/index.js';
+import type { FromWorker, StartInstance, ToWorker, WorkerScheduling, WorkerSettings } from './protocol.js';
 import { StateStore } from './state-store.js';
 
 const MAX_HANDLES = 1024;
 const MAX_LOG_LINES_PER_TURN = 1000;
 const MAX_TAGS_TEXT = 64 * 1024;
 const IDLE_WAIT_MS = 60_000;
+/**
+ * After guests last ran, a worker out of events naps (timed waits of `napUs`, see
+ * EventRing.napForSignal) for this long before it sleeps until woken; and it lets its event loop turn
+ * at least every NAP_TURN_MS while napping.
+ */
+const NAP_WINDOW_MS = 5;
+const NAP_TURN_MS = 1;
+/** The scheduler slice the worker thread asks for. */
+const WORKER_SLICE_US = 200;
 const DEADLINE_GRID_MS = 50;
 
 interface HandleQueue {
@@ -298,6 +308,8 @@ function spinForSignal(seen: number, spinUs: number): boolean {
   }
 }
 
+/** When guests last ran (performance.now()): the worker naps for NAP_WINDOW_MS after that. */
+let lastRanAt = -Infinity;
 let wakeUp: (() => void) | undefined;
 function wake(): void {
   wakeUp?.();
@@ -312,6 +324,7 @@ async function loop(): Promise<void> {
     deliver();
     const nextDeadline = expire(Date.now());
     if (runnable.size > 0) {
+      lastRanAt = performance.now();
       const batch = [...runnable];
       runnable.clear();
       for (const instance of batch) if (instances.get(instance.id) === instance) runSlice(instance);
@@ -324,6 +337,15 @@ async function loop(): Promise<void> {
     flush();
     // Nothing to run: a step towards the next instance's memory, then look for events again.
     if (memories.refill()) continue;
+    if (settings.napUs > 0 && performance.now() - lastRanAt < NAP_WINDOW_MS && nextDeadline > Date.now()) {
+      ring.napForSignal(seen, settings.napUs / 1000);
+      // As with the spin: the event loop still turns now and then.
+      if (performance.now() - turnedAt > NAP_TURN_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        turnedAt = performance.now();
+      }
+      continue;
+    }
     if (settings.spinUs > 0 && spinForSignal(seen, Math.min(settings.spinUs, (nextDeadline - Date.now()) * 1000))) {
       // The event loop still turns now and then (messages, HTTP responses, timers), however
       // closely events follow one another.
@@ -373,6 +395,10 @@ parentPort!.on('message', (message: ToWorker) => {
 });
 
 void (async () => {
+  // A short slice: woken onto a core where the writer runs, this thread preempts it rather than
+  // waiting out the writer's slice (native/thread_scheduling.h).
+  const refused = native().addon.setThreadSlice(WORKER_SLICE_US);
+  parentPort!.postMessage({ type: 'scheduling', slice: refused === null ? `${WORKER_SLICE_US} µs` : `the kernel's default (${refused})` } satisfies WorkerScheduling);
   db = await open({ dir: settings.dir });
   await loop();
 })();
