@@ -21,7 +21,7 @@ const MAX_LOG_LINES_PER_TURN = 1000;
 const MAX_TAGS_TEXT = 64 * 1024;
 const IDLE_WAIT_MS = 60_000;
 /**
- * After guests last ran, a worker out of events naps (timed waits of `napUs`, see
+ * After events last came, a worker out of them naps (timed waits of `napUs`, see
  * EventRing.napForSignal) for this long before it sleeps until woken; and it lets its event loop turn
  * at least every NAP_TURN_MS while napping.
  */
@@ -279,8 +279,11 @@ function receive(instanceId: number, handle: number, sequence: number, bytes: Ui
   if (instance.step?.state === 'polling' && instance.step.handle === handle) runnable.add(instance);
 }
 
+/** When events last came through the ring (performance.now()): the worker naps for a while after. */
+let lastEventAt = -Infinity;
+
 function deliver(): void {
-  ring.drain(receive);
+  if (ring.drain(receive) > 0) lastEventAt = performance.now();
 }
 
 function expire(now: number): number {
@@ -308,8 +311,6 @@ function spinForSignal(seen: number, spinUs: number): boolean {
   }
 }
 
-/** When guests last ran (performance.now()): the worker naps for NAP_WINDOW_MS after that. */
-let lastRanAt = -Infinity;
 let wakeUp: (() => void) | undefined;
 function wake(): void {
   wakeUp?.();
@@ -324,7 +325,6 @@ async function loop(): Promise<void> {
     deliver();
     const nextDeadline = expire(Date.now());
     if (runnable.size > 0) {
-      lastRanAt = performance.now();
       const batch = [...runnable];
       runnable.clear();
       for (const instance of batch) if (instances.get(instance.id) === instance) runSlice(instance);
@@ -337,7 +337,7 @@ async function loop(): Promise<void> {
     flush();
     // Nothing to run: a step towards the next instance's memory, then look for events again.
     if (memories.refill()) continue;
-    if (settings.napUs > 0 && performance.now() - lastRanAt < NAP_WINDOW_MS && nextDeadline > Date.now()) {
+    if (settings.napUs > 0 && performance.now() - lastEventAt < NAP_WINDOW_MS && nextDeadline > Date.now()) {
       ring.napForSignal(seen, settings.napUs / 1000);
       // As with the spin: the event loop still turns now and then.
       if (performance.now() - turnedAt > NAP_TURN_MS) {
