@@ -337,19 +337,20 @@ async function loop(): Promise<void> {
     flush();
     // Nothing to run: a step towards the next instance's memory, then look for events again.
     if (memories.refill()) continue;
-    if (settings.napUs > 0 && performance.now() - lastEventAt < NAP_WINDOW_MS && nextDeadline > Date.now()) {
-      ring.napForSignal(seen, settings.napUs / 1000);
-      // As with the spin: the event loop still turns now and then.
-      if (performance.now() - turnedAt > NAP_TURN_MS) {
+    if (settings.spinUs > 0 && spinForSignal(seen, Math.min(settings.spinUs, (nextDeadline - Date.now()) * 1000))) {
+      // The event loop still turns now and then (messages, HTTP responses, timers), however
+      // closely events follow one another.
+      if (performance.now() - turnedAt > settings.spinUs / 1000) {
         await new Promise((resolve) => setImmediate(resolve));
         turnedAt = performance.now();
       }
       continue;
     }
-    if (settings.spinUs > 0 && spinForSignal(seen, Math.min(settings.spinUs, (nextDeadline - Date.now()) * 1000))) {
-      // The event loop still turns now and then (messages, HTTP responses, timers), however
-      // closely events follow one another.
-      if (performance.now() - turnedAt > settings.spinUs / 1000) {
+    // Then a nap: a timed wait the writer need not end, for a while after events came.
+    if (settings.napUs > 0 && performance.now() - lastEventAt < NAP_WINDOW_MS && nextDeadline > Date.now()) {
+      ring.napForSignal(seen, settings.napUs / 1000);
+      // As with the spin: the event loop still turns now and then.
+      if (performance.now() - turnedAt > NAP_TURN_MS) {
         await new Promise((resolve) => setImmediate(resolve));
         turnedAt = performance.now();
       }
