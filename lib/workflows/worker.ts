@@ -1,9 +1,11 @@
 // A workflow worker: many guest instances share this thread. Each runs until it waits (for a
-// live event, an HTTP response, or the end of its poll wait) and is then unwound off the stack;
-// the thread sleeps on its EventRing's signal when nothing is runnable, so idle workflows cost no
-// CPU. The main thread's watchdog reads which instance runs since when, and ends this worker when
-// one runs past its CPU budget.
+// live event, an HTTP response, or the end of its poll wait) and is then unwound off the stack.
+// With nothing runnable the thread spins (spinUs), naps for a few ms after events (napUs), then
+// sleeps on its EventRing's signal, so idle workflows cost no CPU. While idle it also makes the
+// next instances' memories. The main thread's watchdog reads which instance runs since when, and
+// ends this worker when one runs past its CPU budget.
 import { parentPort, workerData } from 'node:worker_threads';
+import { native } from '../../bindings/index.js';
 import { parseQuery } from '../dsl/index.js';
 import { LiveQuery } from '../query/live.js';
 import { open, type Database } from '../tsdb/index.js';
@@ -12,7 +14,6 @@ import { MemoryPool } from '../wasm/memory-pool.js';
 import { EventQueue } from './event-queue.js';
 import { EventRing } from './event-ring.js';
 import { httpRequest } from './http-request.js';
-import { native } from '../../bindings/index.js';
 import type { FromWorker, StartInstance, ToWorker, WorkerScheduling, WorkerSettings } from './protocol.js';
 import { StateStore } from './state-store.js';
 
