@@ -8,6 +8,7 @@ const path = require('node:path');
 const { open } = require('../dist/lib/index.js');
 const { printHeader } = require('./machine.js');
 const { printRows, run } = require('./util.js');
+const { execFileSync } = require('node:child_process');
 
 const RATE = 100_000; // points per second
 const SECONDS = 3;
@@ -69,6 +70,13 @@ async function main() {
     for (const count of [0, 1, 10, 100]) {
       const perWrite = count === 0 ? base : await writeCost(path.join(root, `w${count}`), count);
       rows.push([`db.write() with ${count} live queries on the series`, `${(perWrite / 1000).toFixed(2)} µs`, `${(perWrite / base).toFixed(2)}× no live query; 200,000 single-point writes`]);
+    }
+    for (const mode of ['none', 'live', 'workflow']) {
+      const flags = ['--min-semi-space-size=256', '--max-semi-space-size=256'];
+      const out = execFileSync(process.execPath, [...flags, path.join(__dirname, 'write-allocation.js'), mode], { encoding: 'utf8' });
+      const { bytesPerWrite } = JSON.parse(out.trim().split('\n').pop());
+      const what = { none: 'no live query', live: 'one db.live() query', workflow: "one workflow's live handle" }[mode];
+      rows.push([`JS heap allocated per one-point db.write(), ${what} on the series`, `${bytesPerWrite.toFixed(0)} bytes`, '20,000 writes with no collection in between (bench/write-allocation.js, new space 256 MiB)']);
     }
     const { latencies, dropped, sent } = await latency(path.join(root, 'lat'));
     rows.push([

@@ -315,6 +315,36 @@ describe('db.live', () => {
     expect(handle.stats()).toMatchObject({ delivered: 3, dropped: 0 });
   });
 
+  it('gives every query of a one-point write that point, also when a write is made from inside the dispatch', async () => {
+    // One-point writes hand live queries the database's own one-element arrays; a write made while
+    // they are being read (only internal consumers could) must not change what the others see.
+    const db = await openDb();
+    const seen: Array<[string, number, number | null]> = [];
+    const internal = { deliverDuringWrite: true } as Parameters<typeof db.live>[2];
+    let nested = false;
+    db.live('SUM:temp:[]', (event) => {
+      seen.push(['first', event.timestamp, event.value]);
+      if (!nested) {
+        nested = true;
+        db.write('temp', { sensor: '2' }, 2_000, 222);
+      }
+    }, internal);
+    db.live('SUM:temp:[]', (event) => void seen.push(['second', event.timestamp, event.value]), internal);
+    db.write('temp', { sensor: '1' }, 1_000, 111);
+    // Each event's time is the newest point of the write that made it; the sums count each point once.
+    expect(seen).toEqual([
+      ['first', 1_000, 111],
+      ['first', 2_000, 333],
+      ['second', 2_000, 222],
+      ['second', 1_000, 333],
+    ]);
+    db.write('temp', undefined, 3_000, 333);
+    expect(seen.slice(4)).toEqual([
+      ['first', 3_000, 666],
+      ['second', 3_000, 666],
+    ]);
+  });
+
   it('hands out frozen tags that are not the writer\'s object, so no consumer changes them for another', async () => {
     const db = await openDb();
     const plain: LiveEvent[] = [];

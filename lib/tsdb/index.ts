@@ -188,21 +188,30 @@ function checkSeries(series: unknown): string {
   return series;
 }
 
+/** What flattenTags gives for no tags: one frozen array (the engine and live queries only read it). */
+const NO_TAGS: string[] = Object.freeze([]) as unknown as string[];
+
 /** Tags as the flat [k1, v1, k2, v2, ...] array the engine takes. */
 function flattenTags(tags: unknown): string[] {
-  if (tags === undefined || tags === null) return [];
+  if (tags === undefined || tags === null) return NO_TAGS;
   if (typeof tags !== 'object' || Array.isArray(tags)) {
     throw invalid('tags must be an object of string values, such as { sensor: "1" }');
   }
-  const flat: string[] = [];
-  // for-in with hasOwn visits what Object.entries would, without an array per tag.
+  // for-in with hasOwn visits what Object.entries would, without an array per tag. Counted first,
+  // so the array is made at its size: grown by push, its first store would hold 17 elements.
+  let count = 0;
+  for (const key in tags) if (Object.hasOwn(tags, key)) count++;
+  if (count === 0) return NO_TAGS;
+  const flat = new Array<string>(count * 2);
+  let at = 0;
   for (const key in tags) {
     if (!Object.hasOwn(tags, key)) continue;
     const value = (tags as Record<string, unknown>)[key];
     if (typeof value !== 'string') {
       throw invalid(`tag "${key}" must be a string, got ${typeof value}${typeof value === 'number' ? ` (use "${value}")` : ''}`);
     }
-    flat.push(key, value);
+    flat[at++] = key;
+    flat[at++] = value;
   }
   return flat;
 }
@@ -232,10 +241,33 @@ function rangeBound(value: Timestamp | undefined, fallback: bigint, what: string
   return BigInt(checkTimestamp(value, what));
 }
 
+/** The points of one write, as live queries see them: the series key is made only when asked for. */
+class WrittenSeries implements WrittenPoints {
+  constructor(
+    readonly series: string,
+    readonly tags: Record<string, string>,
+    readonly flatTags: string[],
+    readonly timestamps: WrittenPoints['timestamps'],
+    readonly values: WrittenPoints['values'],
+    readonly producer: number | undefined,
+  ) {}
+
+  key(): string {
+    return native().addon.seriesKey(this.series, this.flatTags);
+  }
+}
+
 export class Database {
   #handle: EngineHandle | undefined;
   readonly dir: string;
   readonly #live: LiveRegistry;
+  /**
+   * A one-point write hands live queries these instead of two new arrays (they read them during
+   * the dispatch and keep nothing); a write made from inside a dispatch gets arrays of its own.
+   */
+  readonly #onePointTime: Array<bigint | number> = [0];
+  readonly #onePointValue = new Float64Array(1);
+  #dispatchDepth = 0;
   readonly #myLiveQueries = new Set<LiveQuery>();
   #index: SeriesIndex | undefined;
 
@@ -276,7 +308,15 @@ export class Database {
     } catch (error) {
       throw asSluiceError(error);
     }
-    if (this.#live.listens(series)) this.#dispatch(series, flat, [time], [value], producer);
+    if (this.#live.listens(series)) {
+      if (this.#dispatchDepth > 0) {
+        this.#dispatch(series, flat, [time], [value], producer); // a write made from inside a dispatch
+      } else {
+        this.#onePointTime[0] = time;
+        this.#onePointValue[0] = value;
+        this.#dispatch(series, flat, this.#onePointTime, this.#onePointValue, producer);
+      }
+    }
   }
 
   /** Writes many points of one series; all or nothing. */
@@ -495,7 +535,12 @@ export class Database {
   #dispatch(series: string, flat: string[], timestamps: WrittenPoints['timestamps'], values: WrittenPoints['values'], producer: number | undefined): void {
     const tags: Record<string, string> = {};
     for (let i = 0; i < flat.length; i += 2) tags[flat[i]!] = flat[i + 1]!;
-    this.#live.dispatch({ series, tags, key: () => native().addon.seriesKey(series, flat), timestamps, values, producer });
+    this.#dispatchDepth++;
+    try {
+      this.#live.dispatch(new WrittenSeries(series, tags, flat, timestamps, values, producer));
+    } finally {
+      this.#dispatchDepth--;
+    }
   }
 
   #querySource(): QuerySource {
