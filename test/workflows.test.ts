@@ -3,6 +3,7 @@
 import fc from 'fast-check';
 import fs from 'node:fs';
 import http from 'node:http';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -545,34 +546,55 @@ describe('WASI and HTTP', () => {
   });
 });
 
-describe('spinning workers', () => {
-  it('with spinUs, a worker kept awake by a stream of events still turns its event loop: an HTTP call completes', async () => {
-    // The answer comes once the stream below is in full flow.
-    const server = http.createServer((request, response) => setTimeout(() => response.end(`answered ${request.url}`), 300));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    server.unref();
-    const port = (server.address() as { port: number }).port;
-    const { db, runtime } = await setup({ spinUs: 10_000, httpAllow: [`127.0.0.1:${port}`] });
-    // Events for this guest's handle keep coming while it waits for its HTTP response, so the
-    // worker always finds its ring signalled and is never idle: only a turn of its event loop
-    // lets the response in.
+describe('spinning and napping workers', () => {
+  it.each([
+    ['spinning (spinUs 10000)', { spinUs: 10_000 }],
+    ['napping (the default)', {}],
+  ])('a worker %s through a stream of events still turns its event loop: an HTTP call completes', async (_, waiting) => {
+    // The HTTP service runs in another process, so that this thread can write without yielding.
+    const service = spawn(
+      process.execPath,
+      ['-e', "const s = require('http').createServer((q, r) => setTimeout(() => r.end('answered ' + q.url), 300)); s.listen(0, '127.0.0.1', () => console.log(s.address().port));"],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    cleanups.push(() => void service.kill('SIGKILL'));
+    const port = await new Promise<number>((resolve, reject) => {
+      service.stdout!.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+      service.once('exit', (code) => reject(new Error(`the HTTP service exited with ${code}`)));
+    });
+    const { db, runtime } = await setup({ ...waiting, httpAllow: [`127.0.0.1:${port}`] });
+    // The guest reports when its HTTP response came (WASI clock, µs) and the body's length.
     const module = await guest({
       strings: ['LAST:stream:[]', `http://127.0.0.1:${port}/enrich`],
+      locals: '(local $body i32)',
       body: `
         (drop (call $live (call $str (i32.const 1))))
-        (call $report (i32.const 1) (i64.extend_i32_u (i32.load offset=8 (call $wb_http (call $str (i32.const 2)) (i32.const 0) (i32.const 0)))))`,
+        (local.set $body (call $wb_http (call $str (i32.const 2)) (i32.const 0) (i32.const 0)))
+        (call $report (i32.const 1) (call $now_us))
+        (call $report (i32.const 2) (i64.extend_i32_u (i32.load offset=8 (local.get $body))))`,
     });
     await runtime.deploy({ name: 'waits', module });
     await until('the guest registered its query', () => runtime.status('waits').handles[0]?.handle);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // the guest is in its HTTP call
+    // Events for its handle every ~50 µs for 1.5 s, this thread never yielding: the worker always
+    // finds its ring signalled within its spin or its nap, so only the turns of its event loop it
+    // makes on purpose let the response in.
+    const until1500 = performance.now() + 1500;
     let i = 0;
-    const started = Date.now();
-    while (!results(db).has(1) && Date.now() - started < 10_000) {
-      for (let k = 0; k < 20; k++) db.write('stream', {}, 1_000_000 + i++, i);
-      await new Promise((resolve) => setImmediate(resolve));
+    while (performance.now() < until1500) {
+      db.write('stream', {}, 1_000_000 + i++, i);
+      const next = performance.now() + 0.05;
+      while (performance.now() < next);
     }
-    expect(results(db).get(1)).toBe('answered /enrich'.length);
-    expect(i).toBeGreaterThan(0);
+    const loopEnd = Date.now() * 1000;
+    await until('the guest reports', () => results(db).has(2));
+    expect(results(db).get(2)).toBe('answered /enrich'.length);
+    expect(results(db).get(1)).toBeLessThan(loopEnd);
+    expect(i).toBeGreaterThan(10_000);
+  });
+
+  it('refuses a spinUs that is not an integer in 0..10000', async () => {
+    const { db } = await setup();
     await expect(sluice.startWorkflows(db, { spinUs: 10_001 })).rejects.toThrow(/spinUs must be an integer in 0\.\.10000, got 10001/);
   });
 });
