@@ -30,13 +30,13 @@ export interface WorkflowRuntimeOptions {
   /** How long u_poll_handle waits for an event before it returns 0, ms (default 1000). */
   pollWaitMs?: number;
   /**
-   * How long a worker that ran out of events keeps polling its ring before it sleeps, µs (default
-   * 0: it sleeps at once). Under a steady stream it then never needs waking, which takes the
+   * How long a worker that ran out of events keeps polling its ring before it naps or sleeps, µs
+   * (default 0: it does not poll). Under a steady stream it then never needs waking, which takes the
    * cross-thread wake out of the latency, for up to a core of CPU while events keep coming.
    */
   spinUs?: number;
   /**
-   * A worker out of events naps for 5 ms after its guests last ran, in timed waits of `napUs` µs
+   * A worker out of events naps for 5 ms after events last came, in timed waits of `napUs` µs
    * (default 50; 0: it sleeps until woken at once). A napping worker finds the next events
    * itself, on its own core: no cross-thread wake, which on a busy machine the scheduler may
    * queue behind the writer. It costs a few % of a core while events come closer than 5 ms.
