@@ -47,7 +47,7 @@ export function deployHandler(runtime: WorkflowRuntime): HttpHandler {
 }
 
 export function listHandler(runtime: WorkflowRuntime): HttpHandler {
-  return () => jsonReply(200, { workflows: runtime.list() });
+  return () => jsonReply(200, { workflows: runtime.list(), workers: runtime.workers() });
 }
 
 /** Everything under /workflows/: the name, then an optional action. */
