@@ -576,14 +576,14 @@ describe('spinning and napping workers', () => {
     await runtime.deploy({ name: 'waits', module });
     await until('the guest registered its query', () => runtime.status('waits').handles[0]?.handle);
     await new Promise((resolve) => setTimeout(resolve, 20)); // the guest is in its HTTP call
-    // Events for its handle every ~50 µs for 1.5 s, this thread never yielding: the worker always
-    // finds its ring signalled within its spin or its nap, so only the turns of its event loop it
-    // makes on purpose let the response in.
+    // Events for its handle every ~20 µs for 1.5 s, this thread never yielding: the worker always
+    // finds its ring signalled within its spin or its nap (a rate it naps at), so only the turns
+    // of its event loop it makes on purpose let the response in.
     const until1500 = performance.now() + 1500;
     let i = 0;
     while (performance.now() < until1500) {
       db.write('stream', {}, 1_000_000 + i++, i);
-      const next = performance.now() + 0.05;
+      const next = performance.now() + 0.02;
       while (performance.now() < next);
     }
     const loopEnd = Date.now() * 1000;
@@ -610,25 +610,28 @@ describe('napping workers', () => {
       }),
     );
 
-  it('a worker napping between close events finds them itself; with napUs 0 the writer wakes it for each', async () => {
-    const wakesFor = async (napUs: number) => {
+  it('a worker naps through a dense stream and finds its events itself; with napUs 0, or a sparse stream, the writer wakes it', async () => {
+    // `perTurn` points per timer turn (~1 ms apart), 100 turns: the writer's wakes of the worker.
+    const wakesFor = async (napUs: number, perTurn: number) => {
       const { db, runtime } = await setup({ napUs });
       await runtime.deploy({ name: 'stream', module: await streamCounter() });
       await until('the guest registered its query', () => runtime.status('stream').handles[0]?.handle);
       await until('the worker reported its scheduler slice', () => runtime.workers()[0]?.schedulerSlice);
       const before = runtime.workers()[0]!.wakes;
-      // One point per timer turn (~1 ms apart): well inside the 5 ms a worker naps after events.
-      for (let i = 1; i <= 100; i++) {
-        db.write('stream', {}, BigInt(i), i);
+      let i = 0;
+      for (let turn = 0; turn < 100; turn++) {
+        for (let k = 0; k < perTurn; k++) db.write('stream', {}, BigInt(++i), i);
         await new Promise((resolve) => setTimeout(resolve, 1));
       }
-      await until('100 events', () => results(db).get(1) === 100);
+      await until(`${i} events`, () => results(db).get(1) === i);
       return runtime.workers()[0]!.wakes - before;
     };
-    const napping = await wakesFor(50);
-    const sleeping = await wakesFor(0);
-    expect(sleeping).toBeGreaterThanOrEqual(75);
-    expect(napping).toBeLessThanOrEqual(25);
+    // 50 points a turn is a rate at which the worker naps (50 or more events in 5 ms): the gaps
+    // between turns are well inside the 5 ms it naps after events.
+    expect(await wakesFor(50, 50)).toBeLessThanOrEqual(25);
+    expect(await wakesFor(0, 50)).toBeGreaterThanOrEqual(75);
+    // One point a turn is too sparse to nap for: each wakes the worker, as without naps.
+    expect(await wakesFor(50, 1)).toBeGreaterThanOrEqual(75);
   });
 
   it('describes its workers: instances, the scheduler slice their thread got, wakes', async () => {

@@ -133,9 +133,10 @@ export class EventRing {
   /** Producer: wakes the consumer after one or more pushes. */
   signal(): void {
     Atomics.add(this.#header, SIGNAL, 1);
-    // Sequentially consistent: a consumer that set SLEEPING after this load sees the new SIGNAL
-    // in its wait and does not sleep.
-    if (Atomics.load(this.#header, SLEEPING) === 1) {
+    // Sequentially consistent: a consumer that set SLEEPING after this exchange sees the new SIGNAL
+    // in its wait and does not sleep. SLEEPING is cleared by the one signal that notifies: the
+    // others of a burst, made before the woken consumer runs, need not notify again.
+    if (Atomics.compareExchange(this.#header, SLEEPING, 1, 0) === 1) {
       Atomics.notify(this.#header, SIGNAL);
       this.#wakes++;
     }
@@ -158,6 +159,24 @@ export class EventRing {
    */
   napForSignal(seen: number, timeoutMs: number): void {
     Atomics.wait(this.#header, SIGNAL, seen, timeoutMs);
+  }
+
+  /**
+   * Consumer: the producer need not notify, the consumer looks for itself (it runs, spins or
+   * naps). A waitForSignal still pending then ends only by a later rearm() and notify, or its timeout.
+   */
+  markAwake(): void {
+    Atomics.store(this.#header, SLEEPING, 0);
+  }
+
+  /**
+   * Consumer: asks for notifies again for a waitForSignal still pending. False when the signal
+   * already moved past `seen` while nobody was notified: do not sleep then.
+   */
+  rearm(seen: number): boolean {
+    Atomics.store(this.#header, SLEEPING, 1);
+    // Sequentially consistent with signal(): it saw SLEEPING, or this sees its SIGNAL.
+    return Atomics.load(this.#header, SIGNAL) === seen;
   }
 
   /** Consumer: resolves when the signal moves past `seen`, or after `timeoutMs`. */

@@ -22,12 +22,14 @@ const MAX_LOG_LINES_PER_TURN = 1000;
 const MAX_TAGS_TEXT = 64 * 1024;
 const IDLE_WAIT_MS = 60_000;
 /**
- * After events last came, a worker out of them naps (timed waits of `napUs`, see
+ * After events last came at a high rate, a worker out of them naps (timed waits of `napUs`, see
  * EventRing.napForSignal) for this long before it sleeps until woken; and it lets its event loop turn
  * at least every NAP_TURN_MS while napping.
  */
 const NAP_WINDOW_MS = 5;
 const NAP_TURN_MS = 1;
+/** Naps only while at least this many events came in the last NAP_WINDOW_MS (10 k events/s). */
+const NAP_MIN_EVENTS = 50;
 /** The scheduler slice the worker thread asks for. */
 const WORKER_SLICE_US = 200;
 const DEADLINE_GRID_MS = 50;
@@ -282,9 +284,35 @@ function receive(instanceId: number, handle: number, sequence: number, bytes: Ui
 
 /** When events last came through the ring (performance.now()): the worker naps for a while after. */
 let lastEventAt = -Infinity;
+/** Events per millisecond of the last NAP_WINDOW_MS (one bucket per ms, stamped with its ms). */
+const eventsPerMs = new Float64Array(NAP_WINDOW_MS);
+const bucketMs = new Float64Array(NAP_WINDOW_MS).fill(-Infinity);
 
 function deliver(): void {
-  if (ring.drain(receive) > 0) lastEventAt = performance.now();
+  const count = ring.drain(receive);
+  if (count === 0) return;
+  lastEventAt = performance.now();
+  const ms = Math.floor(lastEventAt);
+  const bucket = ms % NAP_WINDOW_MS;
+  if (bucketMs[bucket] !== ms) {
+    bucketMs[bucket] = ms;
+    eventsPerMs[bucket] = 0;
+  }
+  eventsPerMs[bucket]! += count;
+}
+
+/**
+ * Whether to nap rather than sleep: events came within NAP_WINDOW_MS, at a rate where the writer
+ * is busy (a sleeping worker woken onto its core may wait for it). At lower rates a wake costs
+ * less than the naps that would replace it.
+ */
+function napping(): boolean {
+  const now = performance.now();
+  if (now - lastEventAt >= NAP_WINDOW_MS) return false;
+  const ms = Math.floor(now);
+  let recent = 0;
+  for (let i = 0; i < NAP_WINDOW_MS; i++) if (ms - bucketMs[i]! < NAP_WINDOW_MS) recent += eventsPerMs[i]!;
+  return recent >= NAP_MIN_EVENTS;
 }
 
 function expire(now: number): number {
@@ -348,7 +376,7 @@ async function loop(): Promise<void> {
       continue;
     }
     // Then a nap: a timed wait the writer need not end, for a while after events came.
-    if (settings.napUs > 0 && performance.now() - lastEventAt < NAP_WINDOW_MS && nextDeadline > Date.now()) {
+    if (settings.napUs > 0 && napping() && nextDeadline > Date.now()) {
       ring.napForSignal(seen, settings.napUs / 1000);
       // As with the spin: the event loop still turns now and then.
       if (performance.now() - turnedAt > NAP_TURN_MS) {
@@ -368,6 +396,8 @@ async function loop(): Promise<void> {
         signalWait = undefined;
         wake();
       });
+    } else if (!ring.rearm(seen)) {
+      continue; // events came while the earlier wait was not being notified
     }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, timeout);
@@ -377,6 +407,9 @@ async function loop(): Promise<void> {
       };
     });
     wakeUp = undefined;
+    // Woken by a deadline or a message, the wait on the signal may still be pending: the writer
+    // must not pay a notify per event while this thread runs, spins or naps.
+    ring.markAwake();
     turnedAt = performance.now();
   }
 }
