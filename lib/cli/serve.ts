@@ -44,9 +44,9 @@ Options:
       --workflow-spin-us <n>  µs a workflow worker out of events keeps polling
                         before it sleeps (0-10000, default 0): lower latency
                         under a steady stream, for up to a core of CPU
-      --workflow-nap-us <n>  µs of each timed wait of a worker napping for 5 ms
-                        after events (0-1000, default 50; 0: sleep until
-                        woken at once)
+      --workflow-nap-us <n>  µs of each timed wait of a worker napping for up to
+                        5 ms after a dense stream of events (0-1000, default
+                        50; 0: no naps)
       --no-workflows    no workflow runtime
   -h, --help            show this help
 

@@ -36,10 +36,10 @@ export interface WorkflowRuntimeOptions {
    */
   spinUs?: number;
   /**
-   * A worker out of events naps for 5 ms after events last came, in timed waits of `napUs` µs
-   * (default 50; 0: it sleeps until woken at once). A napping worker finds the next events
-   * itself, on its own core: no cross-thread wake, which on a busy machine the scheduler may
-   * queue behind the writer. It costs a few % of a core while events come closer than 5 ms.
+   * While events come densely (50 or more in the last 5 ms), a worker out of them naps for up to
+   * 5 ms after the last, in timed waits of `napUs` µs (default 50; 0: no naps). A napping worker
+   * finds the next events itself, on its own core: no cross-thread wake, which on a busy machine
+   * the scheduler may queue behind the writer.
    */
   napUs?: number;
   /** Hosts u_writeback_http may reach: `host`, `host:port` or `*` (default none). */
