@@ -58,7 +58,9 @@ export type FromWorker =
   | { type: 'write'; instance: number; series: string; tags: Record<string, string>; timestamp: bigint; value: number }
   | { type: 'writeback'; instance: number; producer: number; data: Uint8Array }
   | { type: 'log'; instance: number; line: string }
-  | { type: 'state'; instance: number; state: InstanceState; error?: string; code?: number; memoryBytes?: number };
+  | { type: 'state'; instance: number; state: InstanceState; error?: string; code?: number; memoryBytes?: number }
+  // The worker's memory pool after an instance started (not about one instance).
+  | { type: 'memories'; instance: 0; madeAhead: number; madeAtStart: number };
 
 /** Sent once when a worker starts: the scheduler slice its thread got. */
 export interface WorkerScheduling {

@@ -156,6 +156,7 @@ interface WorkerHost {
   retry: ReturnType<typeof setTimeout> | undefined;
   /** The scheduler slice the worker's thread got, once it has said. */
   slice: string | undefined;
+  memories: WorkerInfo['memories'];
 }
 
 /** One worker thread, as `WorkflowRuntime.workers()` describes it. */
@@ -172,6 +173,11 @@ export interface WorkerInfo {
    * between close events (`napUs`) or spins (`spinUs`) finds them itself and needs no wake.
    */
   wakes: number;
+  /**
+   * Instances started with a memory the worker made ahead while idle (docs/workflows.md), and with
+   * one made as they started (none was ready).
+   */
+  memories: { madeAhead: number; madeAtStart: number };
 }
 
 const DEFAULT_LIMITS: WorkflowLimits = { memoryBytes: 64 * 2 ** 20, cpuBudgetMs: 1000 };
@@ -321,7 +327,7 @@ export class WorkflowRuntime {
 
   /** The worker threads running now. */
   workers(): WorkerInfo[] {
-    return this.#hosts.filter((h) => h.alive).map((h) => ({ instances: h.instances.size, schedulerSlice: h.slice ?? null, wakes: h.ring.wakes }));
+    return this.#hosts.filter((h) => h.alive).map((h) => ({ instances: h.instances.size, schedulerSlice: h.slice ?? null, wakes: h.ring.wakes, memories: { ...h.memories } }));
   }
 
   list(): WorkflowStatus[] {
@@ -543,6 +549,7 @@ export class WorkflowRuntime {
       alive: true,
       retry: undefined,
       slice: undefined,
+      memories: { madeAhead: 0, madeAtStart: 0 },
     };
     worker.on('message', (message: WorkerBatch | WorkerScheduling | { type: 'closed' }) => {
       if (message.type === 'scheduling') {
@@ -551,7 +558,11 @@ export class WorkflowRuntime {
       }
       // Acknowledgements written before the batch was posted come first, as they happened.
       this.#drainAcks(host);
-      if (message.type === 'batch') for (const m of message.messages) this.#onWorkerMessage(host, m);
+      if (message.type !== 'batch') return;
+      for (const m of message.messages) {
+        if (m.type === 'memories') host.memories = { madeAhead: m.madeAhead, madeAtStart: m.madeAtStart };
+        else this.#onWorkerMessage(host, m);
+      }
     });
     worker.on('error', (error) => this.#hostLost(host, `its worker failed: ${error.message}`, undefined));
     worker.on('exit', (code) => this.#hostLost(host, `its worker exited with code ${code}`, undefined));

@@ -226,6 +226,8 @@ function start(message: StartInstance): void {
   }
   instances.set(instance.id, instance);
   runnable.add(instance);
+  const { taken, made } = memories.stats;
+  send({ type: 'memories', instance: 0, madeAhead: taken, madeAtStart: made });
 }
 
 function stop(id: number): void {
