@@ -49,29 +49,20 @@ int SetSlice(uint64_t nanos) {
 int SetSlice(uint64_t) { return ENOSYS; }
 #endif
 
-// Argument 0 as an integer in [min, max], or throws naming the bounds.
-uint64_t RequireInteger(const Napi::CallbackInfo& info, double min, double max, const char* what) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsNumber()) ThrowTypeError(env, kInvalidArgument, std::string("argument 0 must be a number of ") + what);
-  const double value = info[0].As<Napi::Number>().DoubleValue();
-  if (!(value >= min && value <= max) || value != static_cast<double>(static_cast<uint64_t>(value))) {
-    ThrowRangeError(env, kInvalidArgument,
-                    std::string("argument 0 must be an integer number of ") + what + " from " + std::to_string(static_cast<uint64_t>(min)) +
-                        " to " + std::to_string(static_cast<uint64_t>(max)));
-  }
-  return static_cast<uint64_t>(value);
-}
-
-Napi::Value Outcome(Napi::Env env, int error) {
-  if (error == 0) return env.Null();
-  return Napi::String::New(env, std::strerror(error));
-}
-
 // setThreadSlice(micros): null when Linux took the slice (kernels before 6.12 take it and ignore
 // it), else its reason.
 Napi::Value SetThreadSlice(const Napi::CallbackInfo& info) {
-  const uint64_t micros = RequireInteger(info, kMinSliceMicros, kMaxSliceMicros, "microseconds");
-  return Outcome(info.Env(), SetSlice(micros * 1000));
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) ThrowTypeError(env, kInvalidArgument, "argument 0 must be a number of microseconds");
+  const double micros = info[0].As<Napi::Number>().DoubleValue();
+  if (!(micros >= kMinSliceMicros && micros <= kMaxSliceMicros) || micros != static_cast<double>(static_cast<uint64_t>(micros))) {
+    ThrowRangeError(env, kInvalidArgument,
+                    "argument 0 must be an integer number of microseconds from " + std::to_string(kMinSliceMicros) + " to " +
+                        std::to_string(kMaxSliceMicros));
+  }
+  const int error = SetSlice(static_cast<uint64_t>(micros) * 1000);
+  if (error == 0) return env.Null();
+  return Napi::String::New(env, std::strerror(error));
 }
 
 }  // namespace

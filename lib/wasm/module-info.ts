@@ -2,8 +2,8 @@
 // WebAssembly.Module.imports() gives names only), the exports, the memory limits and where its
 // data segments land. Used at deploy to check a module against the ABI and to adapt host functions
 // to its signatures, to cap its memory, and to have it import its memory (so a worker can hand it
-// one made ahead of time). Every count and length is bounded; malformed input throws SLUICE_WASM with the
-// byte offset, never anything else.
+// one made ahead of time). Every count and length is bounded; malformed input throws SLUICE_WASM
+// with the byte offset, never anything else.
 import { SluiceError } from '../errors.js';
 
 export type ValueType = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'funcref' | 'externref';

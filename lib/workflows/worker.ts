@@ -226,8 +226,8 @@ function start(message: StartInstance): void {
   }
   instances.set(instance.id, instance);
   runnable.add(instance);
-  const { taken, made } = memories.stats;
-  send({ type: 'memories', instance: 0, madeAhead: taken, madeAtStart: made });
+  const pool = memories.stats;
+  send({ type: 'memories', instance: 0, madeAhead: pool.taken, madeAtStart: pool.made });
 }
 
 function stop(id: number): void {
@@ -350,6 +350,12 @@ let signalWait: Promise<unknown> | undefined;
 /** When the loop last let the event loop turn (performance.now()). */
 let turnedAt = 0;
 
+/** Lets messages, HTTP responses and timers in. */
+async function turnEventLoop(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  turnedAt = performance.now();
+}
+
 async function loop(): Promise<void> {
   for (;;) {
     const seen = ring.signalValue;
@@ -361,8 +367,7 @@ async function loop(): Promise<void> {
       for (const instance of batch) if (instances.get(instance.id) === instance) runSlice(instance);
       flush();
       // Let messages from the main thread (start, stop) in between slices.
-      await new Promise((resolve) => setImmediate(resolve));
-      turnedAt = performance.now();
+      await turnEventLoop();
       continue;
     }
     flush();
@@ -371,20 +376,14 @@ async function loop(): Promise<void> {
     if (settings.spinUs > 0 && spinForSignal(seen, Math.min(settings.spinUs, (nextDeadline - Date.now()) * 1000))) {
       // The event loop still turns now and then (messages, HTTP responses, timers), however
       // closely events follow one another.
-      if (performance.now() - turnedAt > settings.spinUs / 1000) {
-        await new Promise((resolve) => setImmediate(resolve));
-        turnedAt = performance.now();
-      }
+      if (performance.now() - turnedAt > settings.spinUs / 1000) await turnEventLoop();
       continue;
     }
     // Then a nap: a timed wait the writer need not end, for a while after events came.
     if (settings.napUs > 0 && napping() && nextDeadline > Date.now()) {
       ring.napForSignal(seen, settings.napUs / 1000);
       // As with the spin: the event loop still turns now and then.
-      if (performance.now() - turnedAt > NAP_TURN_MS) {
-        await new Promise((resolve) => setImmediate(resolve));
-        turnedAt = performance.now();
-      }
+      if (performance.now() - turnedAt > NAP_TURN_MS) await turnEventLoop();
       continue;
     }
     // Asleep until an event, a message, or the next poll deadline: an idle worker costs no CPU.
