@@ -1,7 +1,7 @@
 // Memories made before the instances that need them. Most of a new instance's start is not V8
 // building the instance but the kernel giving its fresh memory pages: V8 writes the module's data
 // segments at instantiation, and the first write to each page of a new memory faults. In a VM a
-// fault costs several microseconds (11 µs per 4 KiB page on the 2-core test VM, docs/benchmarks.md).
+// fault costs several microseconds (on the 2-core test VM, docs/benchmarks.md).
 // So a worker keeps, per memory shape, one memory made and with its data pages written while the
 // worker has nothing else to do, and a new instance takes it. A memory serves one instance only:
 // nothing but the pool has touched it, and nothing of an ended instance is ever handed on.
