@@ -33,10 +33,10 @@ for (const backend of ['uws', 'node'] as const) {
       expect(JSON.parse(echoed)).toMatchObject({ timestamp: 1_700_000_000_000_000, value: 101.25, tags: ['sym=ACME'], series: 'ticks' });
       expect((JSON.parse(echoed) as { producers: number[] }).producers).toHaveLength(1);
 
-      const list = (await (await fetch(`${server.url}/workflows`)).json()) as { workflows: Array<{ name: string }>; workers: Array<{ instances: number; schedulerSlice: string | null; wakes: number }> };
+      const list = (await (await fetch(`${server.url}/workflows`)).json()) as { workflows: Array<{ name: string }>; workers: Array<{ instances: number; schedulerSlice: string | null; wakes: number; guests: { madeAhead: number; madeAtStart: number } }> };
       expect(list.workflows.map((w) => w.name)).toEqual(['echo']);
       expect(list.workers).toHaveLength(1);
-      expect(list.workers[0]).toMatchObject({ instances: 1, wakes: expect.any(Number) });
+      expect(list.workers[0]).toMatchObject({ instances: 1, wakes: expect.any(Number), memories: { madeAtStart: 1 }, guests: { madeAtStart: 1 } });
       expect(list.workers[0]!.schedulerSlice).toMatch(/^(200 µs|the kernel's default \()/);
       const logs = (await (await fetch(`${server.url}/workflows/echo/logs?tail=5`)).json()) as { lines: string[] };
       expect(logs.lines.join('\n')).toMatch(/deployed module/);

@@ -546,17 +546,20 @@ describe('WASI and HTTP', () => {
   });
 });
 
-describe('memories made ahead', () => {
-  it('a restarted workflow starts on a memory its worker made while idle', async () => {
+describe('guests made ahead', () => {
+  it('a restarted workflow starts on a guest its worker instantiated while idle', async () => {
     const { runtime } = await setup();
     // Traps at once: restarted after 50 ms, then 100, 200, …
     await runtime.deploy({ name: 'crashes', module: await guest({ body: 'unreachable', without: ['u_poll_handle', 'u_writeback_http'] }) });
     await until('three restarts', () => runtime.status('crashes').restarts >= 3);
-    await until('the worker reported its memories', () => (runtime.workers()[0]?.memories.madeAhead ?? 0) >= 2);
-    const { memories } = runtime.workers()[0]!;
-    // Only the first instance, deployed on a worker that had nothing ready, made its memory.
+    await until('the worker reported its spares', () => (runtime.workers()[0]?.guests.madeAhead ?? 0) >= 2);
+    const { memories, guests } = runtime.workers()[0]!;
+    // Only the first instance, deployed on a worker that had nothing ready, was instantiated as it
+    // started, and made its memory; each guest made ahead took a memory made ahead.
+    expect(guests.madeAtStart).toBe(1);
+    expect(guests.madeAhead).toBeGreaterThanOrEqual(2);
     expect(memories.madeAtStart).toBe(1);
-    expect(memories.madeAhead).toBeGreaterThanOrEqual(2);
+    expect(memories.madeAhead).toBeGreaterThanOrEqual(guests.madeAhead);
   });
 });
 

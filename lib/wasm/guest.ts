@@ -100,9 +100,25 @@ interface GuestExports extends Partial<AsyncifyExports> {
   _initialize?: () => void;
 }
 
+/** Options of a guest made ahead until bind(): nothing runs before that. */
+const UNBOUND: GuestOptions = { env: [], maxRegionBytes: 0 };
+
+/**
+ * The memory an instance of the module gets when it imports one: its declared limits, the maximum
+ * capped by the workflow's limit (plus asyncify's pages for a guest that suspends). Undefined when
+ * the module defines its own memory.
+ */
+export function memoryShapeOf(info: ModuleInfo, report: AbiReport, memoryCapPages: number): { initial: number; maximum: number } | undefined {
+  const limits = info.imports.find((entry) => entry.kind === 'memory')?.memory;
+  if (!limits) return undefined;
+  const maximum = Math.min(limits.max ?? 65536, memoryCapPages + (report.suspending.length > 0 ? ASYNCIFY_PAGES : 0));
+  return { initial: limits.min, maximum: Math.max(limits.min, maximum) };
+}
+
 export class Guest {
-  readonly #host: GuestHost;
-  readonly #options: GuestOptions;
+  /** Undefined while a guest made ahead waits for bind(). */
+  #host: GuestHost | undefined;
+  #options: GuestOptions;
   readonly #report: AbiReport;
   readonly #exports: GuestExports;
   readonly #memory: WebAssembly.Memory;
@@ -118,7 +134,12 @@ export class Guest {
   readonly #lineBuffers: [string, string] = ['', ''];
   #started = false;
 
-  constructor(module: WebAssembly.Module, info: ModuleInfo, report: AbiReport, host: GuestHost, options: GuestOptions, memoryCapPages: number) {
+  /**
+   * Instantiates `module`. Its memory is `memory` when given (made ahead), else the pool's spare of
+   * its shape (options.memories), else a new one. A guest made without a host (see ahead()) runs
+   * nothing until bind() gives it one.
+   */
+  constructor(module: WebAssembly.Module, info: ModuleInfo, report: AbiReport, host: GuestHost | undefined, options: GuestOptions, memoryCapPages: number, memory?: WebAssembly.Memory) {
     this.#host = host;
     this.#options = options;
     this.#report = report;
@@ -126,11 +147,8 @@ export class Guest {
     let imported: WebAssembly.Memory | undefined;
     for (const entry of info.imports) {
       if (entry.kind === 'memory') {
-        const limits = entry.memory!;
-        const maximum = Math.min(limits.max ?? 65536, memoryCapPages + (report.suspending.length > 0 ? ASYNCIFY_PAGES : 0));
-        imported = options.memories
-          ? options.memories.take(limits.min, Math.max(limits.min, maximum), info.dataRanges)
-          : new WebAssembly.Memory({ initial: limits.min, maximum: Math.max(limits.min, maximum) });
+        const shape = memoryShapeOf(info, report, memoryCapPages)!;
+        imported = memory ?? options.memories?.take(shape.initial, shape.maximum, info.dataRanges) ?? new WebAssembly.Memory(shape);
         imports.env!.memory = imported;
         continue;
       }
@@ -145,9 +163,28 @@ export class Guest {
     this.#view = new DataView(this.#memory.buffer);
   }
 
+  /**
+   * A guest instantiated ahead of need, on `memory` (made ahead too): everything of a start but
+   * the host. No guest code has run (modules with a start function are never made ahead); bind()
+   * makes it a workflow's.
+   */
+  static ahead(module: WebAssembly.Module, info: ModuleInfo, report: AbiReport, memoryCapPages: number, memory: WebAssembly.Memory | undefined): Guest {
+    if (info.hasStartFunction) throw new Error('a module with a start function runs guest code when instantiated; it is not made ahead');
+    return new Guest(module, info, report, undefined, UNBOUND, memoryCapPages, memory);
+  }
+
+  /** Gives a guest made ahead its host and options; once. */
+  bind(host: GuestHost, options: GuestOptions): this {
+    if (this.#host) throw new Error('a guest is bound once');
+    this.#host = host;
+    this.#options = options;
+    return this;
+  }
+
   /** Runs `_initialize` (if exported) and then `call()` until it returns, fails or suspends. */
   start(): GuestStep {
     if (this.#started) throw new Error('a guest starts once');
+    if (!this.#host) throw new Error('a guest made ahead starts after bind()');
     this.#started = true;
     return this.#run(() => {
       this.#exports._initialize?.();
@@ -275,7 +312,7 @@ export class Guest {
 
   /** The host function `name`, as numbers in and out; argument errors give `failure` and a log line. */
   #hostFunction(name: string): (a?: number, b?: number, c?: number) => number {
-    const host = this.#host;
+    // The host is read at each call, not captured: a guest made ahead is bound to its host later.
     // Three parameters, the most any host function takes: a rest parameter would be an array per
     // call. A function declared with fewer gets undefined for the rest and does not read them.
     const guarded =
@@ -285,40 +322,40 @@ export class Guest {
           return body(a, b, c);
         } catch (error) {
           if (!(error instanceof GuestArgumentError)) throw error;
-          host.log(`${name}: ${error.message}`);
+          this.#host!.log(`${name}: ${error.message}`);
           return failure;
         }
       };
     const status = (failure: string | null): number => {
       if (failure === null) return 0;
-      host.log(`${name}: ${failure}`);
+      this.#host!.log(`${name}: ${failure}`);
       return 1;
     };
     switch (name) {
       case 'u_query_live':
-        return guarded(0, (filter) => host.queryLive(this.#readText(filter!, 'filter')));
+        return guarded(0, (filter) => this.#host!.queryLive(this.#readText(filter!, 'filter')));
       case 'u_query_history':
-        return guarded(0, (filter) => host.queryHistory(this.#readText(filter!, 'filter')));
+        return guarded(0, (filter) => this.#host!.queryHistory(this.#readText(filter!, 'filter')));
       case 'u_poll_handle':
         return guarded(0, (handle) => {
           if (this.#finishRewind()) {
-            const event = host.takeEvent(handle!);
+            const event = this.#host!.takeEvent(handle!);
             return event ? this.#writeRegionOf(event.bytes, event.start, event.end) : 0;
           }
-          const event = host.takeEvent(handle!);
+          const event = this.#host!.takeEvent(handle!);
           if (event) return this.#writeRegionOf(event.bytes, event.start, event.end);
-          if (event === undefined) host.log(`u_poll_handle: unknown handle ${handle}`);
+          if (event === undefined) this.#host!.log(`u_poll_handle: unknown handle ${handle}`);
           // Nothing pending (or a handle that will never have anything): wait off the stack
           // rather than let the guest spin; the worker resumes it on an event or after a while.
           if (this.#asyncifyData !== 0) this.#suspend({ state: 'polling', handle: handle! });
           return 0;
         });
       case 'u_free_handle':
-        return guarded(1, (handle) => (host.freeHandle(handle!) ? 0 : status(`unknown handle ${handle}`)));
+        return guarded(1, (handle) => (this.#host!.freeHandle(handle!) ? 0 : status(`unknown handle ${handle}`)));
       case 'u_write_event':
-        return guarded(1, (ts, value, tags) => status(host.writeEvent(this.#readText(ts!, 'timestamp'), this.#readText(value!, 'value'), this.#readText(tags!, 'tags'))));
+        return guarded(1, (ts, value, tags) => status(this.#host!.writeEvent(this.#readText(ts!, 'timestamp'), this.#readText(value!, 'value'), this.#readText(tags!, 'tags'))));
       case 'u_writeback_ws':
-        return guarded(1, (producer, data) => status(host.writebackWs(producer!, this.#readRegion(data!, 'data'))));
+        return guarded(1, (producer, data) => status(this.#host!.writebackWs(producer!, this.#readRegion(data!, 'data'))));
       case 'u_writeback_http':
         return guarded(0, (url, body, method) => {
           if (this.#finishRewind()) {
@@ -329,13 +366,13 @@ export class Guest {
           const target = this.#readText(url!, 'url');
           const payload = body === 0 ? new Uint8Array(0) : this.#readRegion(body!, 'body');
           if (method! > 3) throw new GuestArgumentError(`method ${method} is not one of 0 GET, 1 POST, 2 PUT, 3 DELETE`);
-          const done = host.http(target, payload, method!).then(
+          const done = this.#host!.http(target, payload, method!).then(
             (response) => {
               this.#httpResult = response;
             },
             (error: unknown) => {
               this.#httpResult = null;
-              host.log(`u_writeback_http: ${error instanceof Error ? error.message : String(error)}`);
+              this.#host!.log(`u_writeback_http: ${error instanceof Error ? error.message : String(error)}`);
             },
           );
           this.#suspend({ state: 'http', done });
@@ -343,16 +380,16 @@ export class Guest {
         });
       case 'u_state_get':
         return guarded(0, (key) => {
-          const value = host.stateGet(this.#readText(key!, 'key'));
+          const value = this.#host!.stateGet(this.#readText(key!, 'key'));
           return value ? this.#writeRegion(value) : 0;
         });
       case 'u_state_set':
-        return guarded(1, (key, value) => status(host.stateSet(this.#readText(key!, 'key'), this.#readRegion(value!, 'value'))));
+        return guarded(1, (key, value) => status(this.#host!.stateSet(this.#readText(key!, 'key'), this.#readRegion(value!, 'value'))));
       case 'u_state_delete':
-        return guarded(1, (key) => status(host.stateDelete(this.#readText(key!, 'key'))));
+        return guarded(1, (key) => status(this.#host!.stateDelete(this.#readText(key!, 'key'))));
       case 'u_log':
         return guarded(1, (message) => {
-          host.log(this.#readText(message!, 'message').slice(0, MAX_LOG_LINE));
+          this.#host!.log(this.#readText(message!, 'message').slice(0, MAX_LOG_LINE));
           return 0;
         });
       default:
@@ -443,12 +480,12 @@ export class Guest {
     let text = this.#lineBuffers[stream] + new TextDecoder().decode(bytes);
     let newline = text.indexOf('\n');
     while (newline >= 0) {
-      this.#host.log(text.slice(0, Math.min(newline, MAX_LOG_LINE)));
+      this.#host!.log(text.slice(0, Math.min(newline, MAX_LOG_LINE)));
       text = text.slice(newline + 1);
       newline = text.indexOf('\n');
     }
     if (text.length > MAX_LOG_LINE) {
-      this.#host.log(text.slice(0, MAX_LOG_LINE));
+      this.#host!.log(text.slice(0, MAX_LOG_LINE));
       text = '';
     }
     this.#lineBuffers[stream] = text;
@@ -456,7 +493,7 @@ export class Guest {
 
   #flushLogs(): void {
     for (const stream of [0, 1] as const) {
-      if (this.#lineBuffers[stream]) this.#host.log(this.#lineBuffers[stream]);
+      if (this.#lineBuffers[stream]) this.#host!.log(this.#lineBuffers[stream]);
       this.#lineBuffers[stream] = '';
     }
   }

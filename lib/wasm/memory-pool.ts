@@ -29,6 +29,12 @@ interface Shape {
   pages: number[];
   ready: WebAssembly.Memory | undefined;
   filling: Spare | undefined;
+  /**
+   * Whether refill() makes a spare of this shape. A memory taken by take() wants its successor;
+   * one taken by takeReady() (for a guest made ahead, lib/wasm/guest-pool.ts) does not: the next
+   * guest made ahead asks again, so a shape holds one spare, in a guest or here, not two.
+   */
+  wanted: boolean;
 }
 
 export interface MemoryPoolStats {
@@ -50,15 +56,8 @@ export class MemoryPool {
    * refill()), else a new one.
    */
   take(initial: number, maximum: number, dataRanges: ReadonlyArray<readonly [number, number]>): WebAssembly.Memory {
-    const key = `${initial}/${maximum}/${dataRanges.map(([s, e]) => `${s}-${e}`).join(',')}`;
-    let shape = this.#shapes.get(key);
-    if (shape) {
-      this.#shapes.delete(key); // re-inserted: most recently used last
-    } else {
-      shape = { initial, maximum, pages: pagesOf(dataRanges, initial * WASM_PAGE), ready: undefined, filling: undefined };
-      if (this.#shapes.size >= MAX_SHAPES) this.#shapes.delete(this.#shapes.keys().next().value!);
-    }
-    this.#shapes.set(key, shape);
+    const shape = this.#shape(initial, maximum, dataRanges);
+    shape.wanted = true;
     const ready = shape.ready;
     if (ready) {
       shape.ready = undefined;
@@ -70,12 +69,40 @@ export class MemoryPool {
   }
 
   /**
-   * One bounded step towards a spare for every shape taken from: makes a memory or writes up to
+   * The spare of that shape if one is ready, without asking for another; else undefined, and
+   * refill() makes one.
+   */
+  takeReady(initial: number, maximum: number, dataRanges: ReadonlyArray<readonly [number, number]>): WebAssembly.Memory | undefined {
+    const shape = this.#shape(initial, maximum, dataRanges);
+    const ready = shape.ready;
+    shape.wanted = !ready;
+    if (!ready) return undefined;
+    shape.ready = undefined;
+    this.#taken++;
+    return ready;
+  }
+
+  /** The shape's entry, made if new, and moved to the most recently used end. */
+  #shape(initial: number, maximum: number, dataRanges: ReadonlyArray<readonly [number, number]>): Shape {
+    const key = `${initial}/${maximum}/${dataRanges.map(([s, e]) => `${s}-${e}`).join(',')}`;
+    let shape = this.#shapes.get(key);
+    if (shape) {
+      this.#shapes.delete(key); // re-inserted: most recently used last
+    } else {
+      shape = { initial, maximum, pages: pagesOf(dataRanges, initial * WASM_PAGE), ready: undefined, filling: undefined, wanted: false };
+      if (this.#shapes.size >= MAX_SHAPES) this.#shapes.delete(this.#shapes.keys().next().value!);
+    }
+    this.#shapes.set(key, shape);
+    return shape;
+  }
+
+  /**
+   * One bounded step towards a spare for every shape that wants one: makes a memory or writes up to
    * 16 of its pages. Returns false when there was nothing to do. Called when the worker is idle.
    */
   refill(): boolean {
     for (const shape of this.#shapes.values()) {
-      if (shape.ready) continue;
+      if (shape.ready || !shape.wanted) continue;
       const spare = shape.filling;
       if (!spare) {
         shape.filling = { memory: new WebAssembly.Memory({ initial: shape.initial, maximum: shape.maximum }), next: 0 };

@@ -49,6 +49,8 @@ export interface ModuleInfo {
    * instantiation, sorted and merged. Segments placed by a global are not listed.
    */
   dataRanges: Array<[number, number]>;
+  /** A start function runs guest code during instantiation, so such a module is never made ahead. */
+  hasStartFunction: boolean;
 }
 
 /** The seed caps modules at 64 MiB; so do we. */
@@ -203,6 +205,7 @@ export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
   const memories: MemoryLimits[] = [];
   const functionTypes: FunctionType[] = [];
   const dataRanges: Array<[number, number]> = [];
+  let hasStartFunction = false;
   for (const section of sectionsOf(bytes)) {
     const reader = new Reader(bytes, section.contentStart, section.end);
     switch (section.id) {
@@ -276,6 +279,10 @@ export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
         }
         break;
       }
+      case 8: {
+        hasStartFunction = true;
+        break;
+      }
       case 11: {
         for (let n = reader.count('data segment'); n > 0; n--) {
           const at = reader.pos;
@@ -299,7 +306,7 @@ export function readModuleInfo(bytes: Uint8Array): ModuleInfo {
         break;
     }
   }
-  return { imports, exports, memories, functionTypes, dataRanges: mergeRanges(dataRanges) };
+  return { imports, exports, memories, functionTypes, dataRanges: mergeRanges(dataRanges), hasStartFunction };
 }
 
 /**

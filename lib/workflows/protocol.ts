@@ -27,6 +27,8 @@ export interface StartInstance {
   type: 'start';
   instance: number;
   name: string;
+  /** The compiled module's identity (its prepared bytes and memory cap): the key of guests made ahead. */
+  moduleKey: string;
   module: WebAssembly.Module;
   info: ModuleInfo;
   report: AbiReport;
@@ -45,6 +47,12 @@ export interface Shutdown {
   type: 'shutdown';
 }
 
+/** Starts that took something the worker made ahead, and starts that made their own. */
+export interface SpareCounts {
+  madeAhead: number;
+  madeAtStart: number;
+}
+
 export type ToWorker = StartInstance | StopInstance | Shutdown;
 
 /** How an instance ended (`stopped`: by a stop message). */
@@ -60,7 +68,7 @@ export type FromWorker =
   | { type: 'log'; instance: number; line: string }
   | { type: 'state'; instance: number; state: InstanceState; error?: string; code?: number; memoryBytes?: number }
   // The worker's memory pool after an instance started (not about one instance).
-  | { type: 'memories'; instance: 0; madeAhead: number; madeAtStart: number };
+  | { type: 'spares'; instance: 0; memories: SpareCounts; guests: SpareCounts };
 
 /** Sent once when a worker starts: the scheduler slice its thread got. */
 export interface WorkerScheduling {

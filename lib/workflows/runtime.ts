@@ -19,7 +19,7 @@ import { checkModule, PREPARATION_VERSION } from '../wasm/prepare.js';
 import { prepareInWorker } from '../wasm/prepare-worker.js';
 import { eventJson, eventJsonRoom, writeEventJson } from './event-json.js';
 import { EventRing } from './event-ring.js';
-import type { FromWorker, InstanceState, ToWorker, WorkerBatch, WorkerScheduling, WorkerSettings } from './protocol.js';
+import type { FromWorker, InstanceState, SpareCounts, ToWorker, WorkerBatch, WorkerScheduling, WorkerSettings } from './protocol.js';
 import { checkWorkflowName, WorkflowStore, type Deployment, type PersistedHandle, type WorkflowLimits } from './store.js';
 
 export { eventJson } from './event-json.js';
@@ -140,6 +140,8 @@ interface Workflow {
 }
 
 interface Compiled {
+  /** The prepared module's identity: its source's hash, memory cap and preparation version. */
+  key: string;
   module: WebAssembly.Module;
   info: ModuleInfo;
   report: AbiReport;
@@ -157,6 +159,7 @@ interface WorkerHost {
   /** The scheduler slice the worker's thread got, once it has said. */
   slice: string | undefined;
   memories: WorkerInfo['memories'];
+  guests: WorkerInfo['guests'];
 }
 
 /** One worker thread, as `WorkflowRuntime.workers()` describes it. */
@@ -177,7 +180,12 @@ export interface WorkerInfo {
    * Instances started with a memory the worker made ahead while idle (docs/workflows.md), and with
    * one made as they started (none was ready).
    */
-  memories: { madeAhead: number; madeAtStart: number };
+  memories: SpareCounts;
+  /**
+   * Instances started on a guest the worker instantiated ahead while idle, and instances
+   * instantiated as they started (none was ready, or the module has a start function).
+   */
+  guests: SpareCounts;
 }
 
 const DEFAULT_LIMITS: WorkflowLimits = { memoryBytes: 64 * 2 ** 20, cpuBudgetMs: 1000 };
@@ -327,7 +335,7 @@ export class WorkflowRuntime {
 
   /** The worker threads running now. */
   workers(): WorkerInfo[] {
-    return this.#hosts.filter((h) => h.alive).map((h) => ({ instances: h.instances.size, schedulerSlice: h.slice ?? null, wakes: h.ring.wakes, memories: { ...h.memories } }));
+    return this.#hosts.filter((h) => h.alive).map((h) => ({ instances: h.instances.size, schedulerSlice: h.slice ?? null, wakes: h.ring.wakes, memories: { ...h.memories }, guests: { ...h.guests } }));
   }
 
   list(): WorkflowStatus[] {
@@ -508,6 +516,7 @@ export class WorkflowRuntime {
       prepared = { bytes: result.bytes, meta: result.report };
     }
     const compiled: Compiled = {
+      key,
       module: await WebAssembly.compile(prepared.bytes),
       info: readModuleInfo(prepared.bytes),
       report: prepared.meta as AbiReport,
@@ -550,6 +559,7 @@ export class WorkflowRuntime {
       retry: undefined,
       slice: undefined,
       memories: { madeAhead: 0, madeAtStart: 0 },
+      guests: { madeAhead: 0, madeAtStart: 0 },
     };
     worker.on('message', (message: WorkerBatch | WorkerScheduling | { type: 'closed' }) => {
       if (message.type === 'scheduling') {
@@ -560,8 +570,10 @@ export class WorkflowRuntime {
       this.#drainAcks(host);
       if (message.type !== 'batch') return;
       for (const m of message.messages) {
-        if (m.type === 'memories') host.memories = { madeAhead: m.madeAhead, madeAtStart: m.madeAtStart };
-        else this.#onWorkerMessage(host, m);
+        if (m.type === 'spares') {
+          host.memories = m.memories;
+          host.guests = m.guests;
+        } else this.#onWorkerMessage(host, m);
       }
     });
     worker.on('error', (error) => this.#hostLost(host, `its worker failed: ${error.message}`, undefined));
@@ -598,6 +610,7 @@ export class WorkflowRuntime {
       type: 'start',
       instance,
       name: deployment.name,
+      moduleKey: compiled.key,
       module: compiled.module,
       info: compiled.info,
       report: compiled.report,

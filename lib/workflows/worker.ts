@@ -2,7 +2,7 @@
 // live event, an HTTP response, or the end of its poll wait) and is then unwound off the stack.
 // With nothing runnable the thread spins (spinUs), naps for a few ms after events (napUs), then
 // sleeps on its EventRing's signal, so idle workflows cost no CPU. While idle it also makes the
-// next instances' memories. The main thread's watchdog reads which instance runs since when, and
+// next instances: one guest per module lately started, instantiated on a memory made ahead. The main thread's watchdog reads which instance runs since when, and
 // ends this worker when one runs past its CPU budget.
 import { parentPort, workerData } from 'node:worker_threads';
 import { native } from '../../bindings/index.js';
@@ -10,6 +10,7 @@ import { parseQuery } from '../dsl/index.js';
 import { LiveQuery } from '../query/live.js';
 import { open, type Database } from '../tsdb/index.js';
 import { Guest, type EventBytes, type GuestHost, type GuestStep } from '../wasm/guest.js';
+import { GuestPool } from '../wasm/guest-pool.js';
 import { MemoryPool } from '../wasm/memory-pool.js';
 import { EventQueue } from './event-queue.js';
 import { EventRing } from './event-ring.js';
@@ -45,6 +46,8 @@ interface HandleQueue {
 interface Instance {
   id: number;
   name: string;
+  /** Its compiled module's identity (StartInstance.moduleKey). */
+  moduleKey: string;
   guest: Guest;
   handles: Map<number, HandleQueue>;
   nextHandle: number;
@@ -65,8 +68,9 @@ const NO_PAYLOAD = new Uint8Array(0);
 const taken: EventBytes = { bytes: NO_PAYLOAD, start: 0, end: 0 };
 const watchdog = new Float64Array(settings.watchdog);
 const instances = new Map<number, Instance>();
-/** Guest memories made while the worker is idle, so that an instance's start does not wait for them. */
+/** Guests and their memories made while the worker is idle, so that a start does not wait for them. */
 const memories = new MemoryPool();
+const guests = new GuestPool(memories);
 const runnable = new Set<Instance>();
 let outbox: FromWorker[] = [];
 let db: Database | undefined;
@@ -206,6 +210,7 @@ function start(message: StartInstance): void {
   const instance: Instance = {
     id: message.instance,
     name: message.name,
+    moduleKey: message.moduleKey,
     guest: undefined as unknown as Guest,
     handles: new Map(),
     nextHandle: 1,
@@ -218,7 +223,9 @@ function start(message: StartInstance): void {
   };
   try {
     instance.state = new StateStore(message.stateFile);
-    instance.guest = new Guest(message.module, message.info, message.report, hostFor(instance), { env: message.env, maxRegionBytes: settings.maxRegionBytes, memories }, message.memoryPages);
+    const options = { env: message.env, maxRegionBytes: settings.maxRegionBytes, memories };
+    const ahead = guests.take(message.moduleKey, message);
+    instance.guest = ahead ? ahead.bind(hostFor(instance), options) : new Guest(message.module, message.info, message.report, hostFor(instance), options, message.memoryPages);
   } catch (error) {
     instance.state?.close();
     send({ type: 'state', instance: message.instance, state: 'failed', error: `instantiation failed: ${(error as Error).message}` });
@@ -226,8 +233,13 @@ function start(message: StartInstance): void {
   }
   instances.set(instance.id, instance);
   runnable.add(instance);
-  const pool = memories.stats;
-  send({ type: 'memories', instance: 0, madeAhead: pool.taken, madeAtStart: pool.made });
+  const [memoryStats, guestStats] = [memories.stats, guests.stats];
+  send({
+    type: 'spares',
+    instance: 0,
+    memories: { madeAhead: memoryStats.taken, madeAtStart: memoryStats.made },
+    guests: { madeAhead: guestStats.taken, madeAtStart: guestStats.made },
+  });
 }
 
 function stop(id: number): void {
@@ -236,6 +248,9 @@ function stop(id: number): void {
   instances.delete(id);
   runnable.delete(instance);
   instance.state.close();
+  // Stopped on purpose (not a crash, which restarts): a module nothing here runs any more keeps
+  // no guest made ahead.
+  if (![...instances.values()].some((other) => other.moduleKey === instance.moduleKey)) guests.forget(instance.moduleKey);
   send({ type: 'state', instance: id, state: 'stopped' });
 }
 
@@ -371,8 +386,9 @@ async function loop(): Promise<void> {
       continue;
     }
     flush();
-    // Nothing to run: a step towards the next instance's memory, then look for events again.
-    if (memories.refill()) continue;
+    // Nothing to run: a step towards the next instances (a guest or its memory), then look for
+    // events again.
+    if (guests.refill()) continue;
     if (settings.spinUs > 0 && spinForSignal(seen, Math.min(settings.spinUs, (nextDeadline - Date.now()) * 1000))) {
       // The event loop still turns now and then (messages, HTTP responses, timers), however
       // closely events follow one another.
