@@ -19,7 +19,7 @@ import { checkModule, PREPARATION_VERSION } from '../wasm/prepare.js';
 import { prepareInWorker } from '../wasm/prepare-worker.js';
 import { eventJson, eventJsonRoom, writeEventJson } from './event-json.js';
 import { EventRing } from './event-ring.js';
-import type { FromWorker, InstanceState, SpareCounts, ToWorker, WorkerBatch, WorkerScheduling, WorkerSettings } from './protocol.js';
+import type { FromWorker, InstanceState, ToWorker, WorkerBatch, WorkerScheduling, WorkerSettings } from './protocol.js';
 import { checkWorkflowName, WorkflowStore, type Deployment, type PersistedHandle, type WorkflowLimits } from './store.js';
 
 export { eventJson } from './event-json.js';
@@ -162,7 +162,10 @@ interface WorkerHost {
   guests: WorkerInfo['guests'];
 }
 
-/** One worker thread, as `WorkflowRuntime.workers()` describes it. */
+/**
+ * One worker thread, as `WorkflowRuntime.workers()` describes it. Its types are spelled out here:
+ * the public declarations must not reach protocol.ts, whose types name WebAssembly's.
+ */
 export interface WorkerInfo {
   /** Workflow instances running on it. */
   instances: number;
@@ -180,12 +183,12 @@ export interface WorkerInfo {
    * Instances started with a memory the worker made ahead while idle (docs/workflows.md), and with
    * one made as they started (none was ready).
    */
-  memories: SpareCounts;
+  memories: { madeAhead: number; madeAtStart: number };
   /**
    * Instances started on a guest the worker instantiated ahead while idle, and instances
    * instantiated as they started (none was ready, or the module has a start function).
    */
-  guests: SpareCounts;
+  guests: { madeAhead: number; madeAtStart: number };
 }
 
 const DEFAULT_LIMITS: WorkflowLimits = { memoryBytes: 64 * 2 ** 20, cpuBudgetMs: 1000 };
