@@ -2,8 +2,9 @@
 // live event, an HTTP response, or the end of its poll wait) and is then unwound off the stack.
 // With nothing runnable the thread spins (spinUs), naps for a few ms after events (napUs), then
 // sleeps on its EventRing's signal, so idle workflows cost no CPU. While idle it also makes the
-// next instances: one guest per module lately started, instantiated on a memory made ahead. The main thread's watchdog reads which instance runs since when, and
-// ends this worker when one runs past its CPU budget.
+// next instances: one guest per module lately started, instantiated on a memory made ahead. The
+// main thread's watchdog reads which instance runs since when, and ends this worker when one runs
+// past its CPU budget.
 import { parentPort, workerData } from 'node:worker_threads';
 import { native } from '../../bindings/index.js';
 import { parseQuery } from '../dsl/index.js';
@@ -233,12 +234,11 @@ function start(message: StartInstance): void {
   }
   instances.set(instance.id, instance);
   runnable.add(instance);
-  const [memoryStats, guestStats] = [memories.stats, guests.stats];
   send({
     type: 'spares',
     instance: 0,
-    memories: { madeAhead: memoryStats.taken, madeAtStart: memoryStats.made },
-    guests: { madeAhead: guestStats.taken, madeAtStart: guestStats.made },
+    memories: { madeAhead: memories.stats.taken, madeAtStart: memories.stats.made },
+    guests: { madeAhead: guests.stats.taken, madeAtStart: guests.stats.made },
   });
 }
 
